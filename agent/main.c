@@ -1,0 +1,152 @@
+/*
+ * main.c: argv dispatch to the subcommands (see cli.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "version.h"
+#include "banned.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+};
+
+static int cmd_run(int, char **);
+static int cmd_register(int, char **);
+static int cmd_deregister(int, char **);
+static int cmd_status(int, char **);
+static int cmd_doctor(int, char **);
+static int cmd_image_prep(int, char **);
+
+static const struct command commands[] = {
+	{ "run", cmd_run, "poll the control plane and run deployments" },
+	{ "deploy", cmd_deploy, "deploy a bundle locally, with no control "
+	    "plane (like codedeploy-local)" },
+	{ "validate", cmd_validate, "check an AppSpec and its bundle" },
+	{ "register", cmd_register, "register this host with the control "
+	    "plane" },
+	{ "deregister", cmd_deregister, "deregister this host" },
+	{ "status", cmd_status, "show the agent's state from disk" },
+	{ "doctor", cmd_doctor, "check proxies, DNS, TLS and credentials" },
+	{ "image-prep", cmd_image_prep, "remove host identity before "
+	    "capturing a golden image" },
+	{ "version", cmd_version, "print versions" },
+};
+
+void
+cli_errorf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cdagent: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+cli_not_built(const char *name, const char *what)
+{
+	cli_errorf("'%s' is not built into this release yet (%s)", name,
+	    what);
+	return CLI_EXIT_USAGE;
+}
+
+/* Shared --help handling for the subcommands that are not built yet. */
+static int
+not_built(int argc, char **argv, const char *usage, const char *what)
+{
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		printf("%s\n\nNot built into this release yet: %s.\n", usage,
+		    what);
+		return CLI_EXIT_OK;
+	}
+	return cli_not_built(argv[0], what);
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	return not_built(argc, argv, "usage: cdagent run [-c CONFIG] [--once]",
+	    "the control-plane daemon");
+}
+
+static int
+cmd_register(int argc, char **argv)
+{
+	return not_built(argc, argv, "usage: cdagent register [-c CONFIG] "
+	    "--instance-name NAME --region REGION [...]",
+	    "host registration");
+}
+
+static int
+cmd_deregister(int argc, char **argv)
+{
+	return not_built(argc, argv, "usage: cdagent deregister [-c CONFIG] "
+	    "[--delete-iam-user]", "host deregistration");
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	return not_built(argc, argv, "usage: cdagent status [-c CONFIG]",
+	    "the daemon's state report");
+}
+
+static int
+cmd_doctor(int argc, char **argv)
+{
+	return not_built(argc, argv, "usage: cdagent doctor [-c CONFIG]",
+	    "network diagnostics");
+}
+
+static int
+cmd_image_prep(int argc, char **argv)
+{
+	return not_built(argc, argv, "usage: cdagent image-prep [-c CONFIG] "
+	    "[--keep-config]", "golden-image preparation");
+}
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: cdagent <command> [-c CONFIG] [options]\n\n"
+	    "cdagent %s: a CodeDeploy-compatible host agent.\n\n"
+	    "Commands:\n", CDAGENT_VERSION);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-11s %s\n", commands[i].name,
+		    commands[i].summary);
+	fprintf(f, "\nRun 'cdagent <command> --help' for a command's "
+	    "options.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(1, argv + 1);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	cli_errorf("unknown command '%s' (see 'cdagent --help')", argv[1]);
+	return CLI_EXIT_USAGE;
+}
