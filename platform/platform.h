@@ -53,6 +53,19 @@ int plat_fs_rm_rf(const char *path, struct err *e);
 /* Bytes available to an unprivileged user on the file system of path. */
 int plat_fs_free_space(const char *path, uint64_t *out, struct err *e);
 
+/*
+ * Copy a regular file's content, mode and times to dst (created or
+ * truncated; a symlink at dst is not followed). Uses copy_file_range or
+ * sendfile where the kernel has them; constant memory.
+ */
+int plat_fs_copy_file(const char *src, const char *dst, struct err *e);
+
+/*
+ * Copy the tree at src into dst (created), keeping symbolic links as links,
+ * and modes and times of files. Devices, FIFOs and sockets are refused.
+ */
+int plat_fs_copy_tree(const char *src, const char *dst, struct err *e);
+
 /* 1 when fd is a terminal. */
 int plat_isatty(int fd);
 
@@ -75,6 +88,158 @@ int plat_group_lookup(const char *name, uint32_t *gid, struct err *e);
 int plat_is_privileged(void);
 
 /* ---- processes ----------------------------------------------------------- */
-/* (hook processes: see the plat_proc_* section, filled in by proc.c) */
+/*
+ * Child processes for lifecycle hooks (the shape of libgit2's process.h).
+ *
+ *	struct plat_proc *p = NULL;
+ *	struct plat_proc_opts o = { argv, envp, cwd, NULL, 0 };
+ *	struct plat_proc_wait_opts w = { deadline, 10000, 500, on_line, ctx };
+ *	struct plat_proc_result res;
+ *	if (plat_proc_start(&p, &o, &e) == 0) {
+ *		record(plat_proc_pgid(p), plat_proc_cgroup(p));
+ *		plat_proc_wait(p, &w, &res, &e);
+ *	}
+ *	plat_proc_free(p);
+ *
+ * A started process always has stdin on /dev/null and stdout and stderr on
+ * pipes that only plat_proc_wait() reads. It is the leader of a new session
+ * and process group (setsid), and on Linux, where cgroup v2 is mounted and
+ * writable, it also runs in a cgroup of its own: below the agent's cgroup,
+ * or in <cgroup2 mount>/cdagent/ when the agent sits at the root. The cgroup
+ * catches children that leave the process group (setsid, daemonize); when
+ * none can be made, the process group is all there is, and that is logged
+ * once per agent run. Windows uses a Job Object instead.
+ *
+ * Nothing runs through a shell: argv is executed as given.
+ */
+struct plat_proc;			/* opaque */
+
+enum plat_proc_flags {
+	/* Do not try a cgroup; the process group only (tests, config). */
+	PLAT_PROC_NO_CGROUP = 1 << 0,
+};
+
+struct plat_proc_opts {
+	/*
+	 * argv[0] is the program: a path (absolute or relative to the
+	 * agent's working directory) or, without a '/', a name looked up in
+	 * the PATH of envp (the agent's default PATH when envp has none).
+	 */
+	const char *const *argv;
+	const char *const *envp;	/* the whole environment; NULL: empty */
+	const char *cwd;		/* NULL: the agent's directory */
+	/*
+	 * NULL: keep the agent's user. Otherwise the user is looked up
+	 * before anything is spawned (an unknown user fails here, AG_EINVAL)
+	 * and the child drops to it: supplementary groups of that user,
+	 * then its gid, then its uid. HOME, USER, LOGNAME and SHELL of that
+	 * user replace those of envp. Naming the agent's own user changes
+	 * only the environment; any other user needs root.
+	 */
+	const char *run_as;
+	unsigned flags;			/* enum plat_proc_flags */
+};
+
+/*
+ * Start a process. On failure nothing is left running and errno holds the
+ * system error behind it (ENOENT for a missing program, EACCES, ...), or 0
+ * when there was none (unknown user); e->msg names the step ("exec /x:
+ * Permission denied", "setuid 1001: ...", "chdir /srv: ...").
+ */
+int plat_proc_start(struct plat_proc **out, const struct plat_proc_opts *o,
+    struct err *e);
+
+long plat_proc_pid(const struct plat_proc *p);
+/*
+ * For crash recovery: the process group id (the pid, thanks to setsid)
+ * and the absolute cgroup directory (NULL without one). Record both
+ * before waiting; plat_proc_kill_recorded() takes them back.
+ */
+long plat_proc_pgid(const struct plat_proc *p);
+const char *plat_proc_cgroup(const struct plat_proc *p);
+
+enum plat_proc_stream { PLAT_PROC_STDOUT = 1, PLAT_PROC_STDERR = 2 };
+
+/* Longest line delivered in one piece; longer lines come in pieces. */
+#define PLAT_PROC_LINE_MAX (64 * 1024)
+#define PLAT_PROC_KILL_GRACE_DEFAULT 10000	/* ms, SIGTERM -> SIGKILL */
+#define PLAT_PROC_MAX_HOLDERS 16
+
+/*
+ * Called for each line of output, without its '\n'. A line longer than
+ * PLAT_PROC_LINE_MAX arrives as several calls; a last line without '\n'
+ * arrives at end of file. stream is a plat_proc_stream. line is not
+ * NUL-terminated and may contain NUL bytes.
+ */
+typedef void (*plat_proc_line_fn)(void *ctx, int stream, const char *line,
+    size_t len);
+
+struct plat_proc_wait_opts {
+	int64_t deadline_ms;	/* plat_clock_ms() time the process must exit by */
+	int64_t kill_grace_ms;	/* SIGTERM -> SIGKILL; < 0: the default */
+	/*
+	 * After the process exited, keep reading for at most this long
+	 * while something (a background child) still holds a pipe; < 0: 0.
+	 */
+	int64_t drain_ms;
+	plat_proc_line_fn on_line;	/* may be NULL: output is discarded */
+	void *ctx;
+};
+
+struct plat_proc_result {
+	int exit_code;		/* 0..255 after a normal exit, else -1 */
+	int signo;		/* the signal that ended it, else 0 */
+	int timed_out;		/* the deadline passed; the tree was killed */
+	/*
+	 * PLAT_PROC_STDOUT/STDERR bits: pipes still open when reading
+	 * stopped, and (best effort, from /proc/<pid>/fd) processes that
+	 * held them then, the agent itself excluded.
+	 */
+	unsigned open_streams;
+	long holders[PLAT_PROC_MAX_HOLDERS];
+	size_t n_holders;
+};
+
+/*
+ * Read both pipes, handing lines to w->on_line, until the process has
+ * exited; completion is the exit of the process itself (waitpid), not the
+ * pipes closing. After the exit, reading goes on for w->drain_ms while a
+ * pipe is still open; then the pipes are closed and reported in
+ * open_streams. Processes left behind by a normal exit are not killed
+ * (hooks start daemons); they are moved out of the process's cgroup, into
+ * its parent, and the cgroup is removed.
+ *
+ * At the deadline the whole tree gets SIGTERM (the process group and every
+ * member of the cgroup, including children that left the group), then
+ * after w->kill_grace_ms (or sooner, once nothing is left) SIGKILL;
+ * res->timed_out is set. Without a cgroup, children that called setsid
+ * are found, best effort, as holders of the pipes and killed too; one
+ * that also redirected its output escapes.
+ *
+ * Returns 0 with *res filled in (a failing or timed-out process is not an
+ * error), or AG_ETIMEOUT when the process could not be reaped even after
+ * SIGKILL (stuck in the kernel). Call once per process.
+ */
+int plat_proc_wait(struct plat_proc *p, const struct plat_proc_wait_opts *w,
+    struct plat_proc_result *res, struct err *e);
+
+/* SIGKILL the process, its group and its cgroup now. */
+void plat_proc_kill_tree(struct plat_proc *p);
+
+/*
+ * Kill what is left, reap the process, remove its cgroup, close the
+ * pipes and free. NULL-safe.
+ */
+void plat_proc_free(struct plat_proc *p);
+
+/*
+ * Restart recovery: SIGKILL a tree recorded by an earlier agent run and
+ * remove its cgroup. pgid <= 1 or cgroup NULL skips that part. The cgroup
+ * must be a directory on a cgroup2 file system named "cdagent-hook-*", as
+ * plat_proc_start() names them (others are refused with AG_EINVAL); a
+ * missing one is fine. A process group id can be reused after a reboot: pass a pgid
+ * only when the record is from this boot.
+ */
+int plat_proc_kill_recorded(long pgid, const char *cgroup, struct err *e);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sendfile.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -251,5 +252,157 @@ plat_fs_free_space(const char *path, uint64_t *out, struct err *e)
 		return err_set(e, AG_EIO, "statvfs %s: %s", path,
 		    strerror(errno));
 	*out = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return 0;
+}
+
+/* Copy the bytes of in to out: copy_file_range, then sendfile, then read. */
+static int
+copy_fd(int in, int out, const char *src, struct err *e)
+{
+	char chunk[65536];
+	ssize_t n, w;
+	off_t off;
+	int stage = 0;
+
+	for (;;) {
+		if (stage == 0) {
+			n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL ||
+			    errno == ENOSYS || errno == EOPNOTSUPP)) {
+				stage = 1;
+				continue;
+			}
+		} else if (stage == 1) {
+			off = lseek(in, 0, SEEK_CUR);
+			n = sendfile(out, in, NULL, 1 << 30);
+			if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+				if (off >= 0)
+					lseek(in, off, SEEK_SET);
+				stage = 2;
+				continue;
+			}
+		} else {
+			n = read(in, chunk, sizeof(chunk));
+			if (n > 0) {
+				char *p = chunk;
+				ssize_t left = n;
+
+				while (left > 0) {
+					w = write(out, p, (size_t)left);
+					if (w < 0 && errno == EINTR)
+						continue;
+					if (w < 0)
+						return err_set(e, AG_EIO,
+						    "copy %s: %s", src,
+						    strerror(errno));
+					p += w;
+					left -= w;
+				}
+			}
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_set(e, AG_EIO, "copy %s: %s", src,
+			    errno == ENOSPC ? "No space left on device" :
+			    strerror(errno));
+		if (n == 0)
+			return 0;
+	}
+}
+
+int
+plat_fs_copy_file(const char *src, const char *dst, struct err *e)
+{
+	struct timespec ts[2];
+	struct stat st;
+	int in = -1, out = -1, r;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_set(e, AG_EIO, "open %s: %s", src, strerror(errno));
+	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+		r = err_set(e, AG_EINVAL, "copy %s: not a regular file", src);
+		goto out;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (out < 0) {
+		r = err_set(e, AG_EIO, "create %s: %s", dst, strerror(errno));
+		goto out;
+	}
+	if ((r = copy_fd(in, out, src, e)) != 0)
+		goto out;
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	if (fchmod(out, st.st_mode & 07777) != 0 ||
+	    futimens(out, ts) != 0) {
+		r = err_set(e, AG_EIO, "set mode/times of %s: %s", dst,
+		    strerror(errno));
+		goto out;
+	}
+	r = 0;
+ out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0 && r == 0)
+		r = err_set(e, AG_EIO, "close %s: %s", dst, strerror(errno));
+	return r;
+}
+
+int
+plat_fs_copy_tree(const char *src, const char *dst, struct err *e)
+{
+	char s[PATH_MAX], d[PATH_MAX], target[PATH_MAX];
+	struct timespec ts[2];
+	struct dirent *de;
+	struct stat st;
+	DIR *dir = NULL;
+	ssize_t n;
+	int r = 0;
+
+	if (lstat(src, &st) != 0)
+		return err_set(e, AG_EIO, "stat %s: %s", src, strerror(errno));
+	if (S_ISLNK(st.st_mode)) {
+		if ((n = readlink(src, target, sizeof(target) - 1)) < 0)
+			return err_set(e, AG_EIO, "readlink %s: %s", src,
+			    strerror(errno));
+		target[n] = '\0';
+		if (symlink(target, dst) != 0)
+			return err_set(e, AG_EIO, "symlink %s: %s", dst,
+			    strerror(errno));
+		return 0;
+	}
+	if (S_ISREG(st.st_mode))
+		return plat_fs_copy_file(src, dst, e);
+	if (!S_ISDIR(st.st_mode))
+		return err_set(e, AG_EINVAL, "copy %s: not a file, directory "
+		    "or symbolic link", src);
+	if (mkdir(dst, 0700) != 0 && errno != EEXIST)
+		return err_set(e, AG_EIO, "mkdir %s: %s", dst, strerror(errno));
+	if ((dir = opendir(src)) == NULL)
+		return err_set(e, AG_EIO, "open %s: %s", src, strerror(errno));
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(s, sizeof(s), "%s/%s", src, de->d_name) >=
+		    (int)sizeof(s) || snprintf(d, sizeof(d), "%s/%s", dst,
+		    de->d_name) >= (int)sizeof(d)) {
+			r = err_set(e, AG_EINVAL, "path too long under %s",
+			    src);
+			break;
+		}
+		if ((r = plat_fs_copy_tree(s, d, e)) != 0)
+			break;
+	}
+	closedir(dir);
+	if (r != 0)
+		return r;
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	if (chmod(dst, st.st_mode & 07777) != 0 ||
+	    utimensat(AT_FDCWD, dst, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		return err_set(e, AG_EIO, "set mode/times of %s: %s", dst,
+		    strerror(errno));
 	return 0;
 }
