@@ -640,9 +640,10 @@ apply_fixups(struct unpack *u, struct err *e)
 	qsort(refs, u->nfix, sizeof(*refs), fixcmp);
 	for (i = 0; i < u->nfix; i++) {
 		memcpy(&fx, u->fix.ptr + refs[i].off, sizeof(fx));
-		/* u->path for sys_err(); it always fits */
+		/* u->path and ename for messages; it always fits */
 		snprintf(u->path, sizeof(u->path), "%s",
 		    u->fix.ptr + refs[i].off + sizeof(fx));
+		set_ename(u, u->path);
 		if ((r = open_parent(u, u->path, 0, &dirfd, &base, e)) != 0)
 			goto out;
 		fd = openat(dirfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |

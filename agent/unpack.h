@@ -98,8 +98,9 @@ struct unpack_stats {
  *
  * Returns 0; AG_EINVAL for a hostile, corrupt or unsupported bundle;
  * AG_EIO for a local file system error ("<op> <path>: <strerror>", or
- * "The disk is (or was) full during extraction." for ENOSPC, as the Ruby
- * agent says); AG_ENOMEM.
+ * "The disk is (or was) full during extraction." for ENOSPC and EDQUOT,
+ * as the Ruby agent says); AG_ENOTSUP when this libarchive lacks one of
+ * the filters (it would fork an external program: refused); AG_ENOMEM.
  */
 int unpack_bundle(const char *bundle, const char *archive_dir,
     const struct unpack_opts *o, struct unpack_stats *st, struct err *e);

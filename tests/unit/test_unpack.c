@@ -163,6 +163,42 @@ mkarchive(const char *path, int zip, int filter, const struct ent *es,
 	archive_write_free(a);
 }
 
+/*
+ * Make every size field of a small zip claim `size` uncompressed bytes
+ * (local header, data descriptor, central directory): a lying header.
+ */
+static void
+zip_lie(const char *path, uint32_t size)
+{
+	unsigned char b[65536];
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	n = read(fd, b, sizeof(b));
+	assert_true(n > 0 && (size_t)n < sizeof(b));
+	for (i = 0; i + 28 < (size_t)n; i++) {
+		size_t at = 0;
+
+		if (memcmp(b + i, "PK\3\4", 4) == 0)
+			at = i + 22;
+		else if (memcmp(b + i, "PK\7\10", 4) == 0)
+			at = i + 12;
+		else if (memcmp(b + i, "PK\1\2", 4) == 0)
+			at = i + 24;
+		if (at != 0) {
+			b[at] = (unsigned char)size;
+			b[at + 1] = (unsigned char)(size >> 8);
+			b[at + 2] = (unsigned char)(size >> 16);
+			b[at + 3] = (unsigned char)(size >> 24);
+		}
+	}
+	assert_int_equal(pwrite(fd, b, (size_t)n, 0), n);
+	close(fd);
+}
+
 static long
 count_entries(const char *dir)
 {
@@ -305,6 +341,9 @@ test_unpack_tgz(void **state)
 	assert_int_equal(s1.st_mode & 07777, 0555);
 	assert_int_equal(s1.st_mtime, T0 + 5);
 	assert_string_equal(slurp(f->root, "ro/file"), "ro");
+	/* plat_fs_rm_rf cannot empty it without root otherwise */
+	snprintf(p, sizeof(p), "%s/ro", f->root);
+	assert_int_equal(chmod(p, 0755), 0);
 	lstat_rel(f->root, "big", &s1);
 	assert_int_equal(s1.st_size, 300000);
 
@@ -780,6 +819,10 @@ test_unpack_bomb(void **state)
 	/* the sum counts, not just each entry */
 	mkarchive(f->bundle, 0, F_XZ, es2, N(es2));
 	expect_refused(f, &o, "c", "size limit");
+	/* a header claiming 100 bytes: the bytes written are what count */
+	mkarchive(f->bundle, 1, F_NONE, es, N(es));
+	zip_lie(f->bundle, 100);
+	expect_refused(f, &o, "zeros", "size limit");
 	/* exactly at the cap is fine */
 	mkarchive(f->bundle, 0, F_XZ, es2, 2);
 	assert_int_equal(unpack_bundle(f->bundle, f->root, &o, NULL, &e), 0);
