@@ -47,6 +47,10 @@
  *    renaming a temporary file from the same directory over it; it refuses
  *    to replace a directory with a file. New files are created with
  *    O_CREAT|O_EXCL|O_NOFOLLOW, so nothing planted meanwhile is followed.
+ *  - An existing directory (or a symlink to one, e.g. /var/www -> /srv)
+ *    at a directory destination is reused, as in Ruby: the admin's
+ *    layout is trusted; only the final component of a file is never
+ *    followed.
  *  - Copies are data-only moves through copy_file_range(2) (then
  *    sendfile(2), then read/write) in constant memory; mode, atime/mtime
  *    and owner/group are kept (a failed chown clears setuid/setgid).

@@ -463,6 +463,35 @@ test_install_newline_refused(void **state)
 }
 
 static void
+test_install_source_confined(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	struct appspec_file fl;
+	struct appspec as;
+
+	/* "../" cannot leave the archive: this names <archive>/etc/passwd */
+	memset(&as, 0, sizeof(as));
+	fl.source = "../../etc/passwd";
+	fl.destination = f->dest;
+	as.files = &fl;
+	as.n_files = 1;
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), AG_EINVAL);
+	assert_non_null(strstr(e.msg, "does not exist in the revision"));
+	assert_false(util_exists(P(f, "%s/passwd", f->dest)));
+
+	/* materialising a symlink loop is caught, not recursed forever */
+	put(P(f, "%s/a/x", f->arch), "x", 0644);
+	assert_int_equal(symlink("..", P(f, "%s/a/up", f->arch)), 0);
+	fl.source = "/";
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 0, NULL, &e), AG_EINVAL);
+	assert_non_null(strstr(e.msg, "loops back"));
+	/* preserved, it is just a symlink */
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), 0);
+	assert_true(is_link(P(f, "%s/a/up", f->dest)));
+}
+
+static void
 test_install_json(void **state)
 {
 	struct fx *f = *state;
@@ -907,6 +936,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_install_two_sources,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_install_newline_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_install_source_confined,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_install_json,
 		    setup, teardown),
