@@ -315,7 +315,9 @@ run_script(struct run *r, const struct appspec_script *sc,
 	if (ev->on_script != NULL)
 		ev->on_script(ev->ctx, loc, 0, 0);
 	start = plat_clock_ms();
-	deadline = start + (int64_t)sc->timeout * 1000;
+	/* a timeout beyond a year is as good as none (and cannot overflow) */
+	deadline = start + (sc->timeout > 0 && sc->timeout < 31536000L ?
+	    (int64_t)sc->timeout : 31536000) * 1000;
 
 	po.argv = (const char *const *)argv.v;
 	po.envp = ev->envp;
@@ -335,7 +337,7 @@ run_script(struct run *r, const struct appspec_script *sc,
 		ev->on_spawn(ev->ctx, plat_proc_pgid(p), plat_proc_cgroup(p));
 
 	wo.deadline_ms = deadline;
-	wo.kill_grace_ms = ev->kill_grace_ms;
+	wo.kill_grace_ms = ev->kill_grace_ms > 0 ? ev->kill_grace_ms : -1;
 	wo.drain_ms = ev->drain_ms;
 	wo.on_line = on_line;
 	wo.ctx = r;

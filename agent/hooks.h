@@ -7,7 +7,7 @@
  *	    .archive_dir = "/opt/.../d-X/deployment-archive",
  *	    .scripts_log = "/opt/.../d-X/logs/scripts.log",
  *	    .deployment_id = "d-X", .envp = env.v,
- *	    .kill_grace_ms = -1, .drain_ms = 1000 };
+ *	    .drain_ms = 1000 };
  *	struct hooks_result res;
  *	r = hooks_run_event(&ev, &res, &e);
  *	report(res.error_code, res.script_name, res.message, res.log);
@@ -104,7 +104,7 @@ struct hooks_event {
 	const char *deployment_id;	/* for the deployments log */
 	const char *const *envp;	/* whole environment; no credentials */
 	const char *cwd;		/* NULL: the agent's working directory */
-	int64_t kill_grace_ms;		/* < 0: PLAT_PROC_KILL_GRACE_DEFAULT */
+	int64_t kill_grace_ms;		/* <= 0: PLAT_PROC_KILL_GRACE_DEFAULT */
 	int64_t drain_ms;		/* < 0: 0 */
 	int outputs_left_open_fail;	/* 1: code 6 as Ruby; 0: exit code */
 	unsigned proc_flags;		/* plat_proc_flags, normally 0 */
