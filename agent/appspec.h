@@ -122,6 +122,8 @@ void appspec_free(struct appspec *as);	/* NULL-safe */
 /*
  * Pieces the install step shares (reference §6.5): the simple glob of
  * `pattern`/`except` ('*' matches any run, everything else is literal).
+ * As in Ruby, a name containing '/' never matches: only direct children
+ * of the object can (the "**" pattern is the caller's business).
  */
 int appspec_glob_match(const char *glob, const char *s);
 
