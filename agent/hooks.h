@@ -89,10 +89,10 @@ enum hooks_code {
 
 struct hooks_event {
 	const char *event;		/* "AfterInstall" */
-	const struct appspec_hook *hook;	/* NULL or empty: nothing to do */
+	const struct appspec_hook *hook; /* NULL or empty: nothing to do */
 	/* the selected revision's deployment-archive, absolute */
 	const char *archive_dir;
-	/* the CURRENT deployment's logs/scripts.log; directory made if missing */
+	/* the CURRENT deployment's logs/scripts.log; its directory is made */
 	const char *scripts_log;
 	/*
 	 * <root>/deployment-logs/codedeploy-agent-deployments.log, or NULL.
@@ -103,18 +103,19 @@ struct hooks_event {
 	const char *deployments_log;
 	const char *deployment_id;	/* for the deployments log */
 	const char *const *envp;	/* whole environment; no credentials */
-	const char *cwd;		/* NULL: the agent's working directory */
-	int64_t kill_grace_ms;		/* <= 0: PLAT_PROC_KILL_GRACE_DEFAULT */
+	const char *cwd;		/* NULL: the agent's directory */
+	int64_t kill_grace_ms;		/* <= 0: the 10 s default */
 	int64_t drain_ms;		/* < 0: 0 */
 	int outputs_left_open_fail;	/* 1: code 6 as Ruby; 0: exit code */
 	unsigned proc_flags;		/* plat_proc_flags, normally 0 */
 	/*
-	 * Progress, may be NULL: before a script (done 0, elapsed 0) and
-	 * after it (done 1, elapsed run time).
+	 * Progress, may be NULL: before a script is started (done 0,
+	 * elapsed 0) and after it ended or failed to start (done 1, elapsed
+	 * run time). Not called for a missing or unfixable script.
 	 */
 	void (*on_script)(void *ctx, const char *location, int64_t elapsed_ms,
 	    int done);
-	/* After each spawn, to record the tree for crash recovery; may be NULL. */
+	/* After each spawn, to record the tree for recovery; may be NULL. */
 	void (*on_spawn)(void *ctx, long pgid, const char *cgroup);
 	void *ctx;
 };
@@ -123,7 +124,7 @@ struct hooks_event {
 
 struct hooks_result {
 	int error_code;		/* enum hooks_code */
-	char script_name[1024];	/* AppSpec location that failed; "" on success */
+	char script_name[1024];	/* location that failed; "" on success */
 	char message[2048];	/* §3.5 text; "" on success */
 	char log[HOOKS_LOG_MAX + 1];	/* the output tail */
 };

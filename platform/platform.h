@@ -175,7 +175,7 @@ typedef void (*plat_proc_line_fn)(void *ctx, int stream, const char *line,
     size_t len);
 
 struct plat_proc_wait_opts {
-	int64_t deadline_ms;	/* plat_clock_ms() time the process must exit by */
+	int64_t deadline_ms;	/* plat_clock_ms() time to exit by */
 	int64_t kill_grace_ms;	/* SIGTERM -> SIGKILL; < 0: the default */
 	/*
 	 * After the process exited, keep reading for at most this long
@@ -189,7 +189,7 @@ struct plat_proc_wait_opts {
 struct plat_proc_result {
 	int exit_code;		/* 0..255 after a normal exit, else -1 */
 	int signo;		/* the signal that ended it, else 0 */
-	int timed_out;		/* the deadline passed; the tree was killed */
+	int timed_out;		/* deadline passed, the tree was killed */
 	/*
 	 * PLAT_PROC_STDOUT/STDERR bits: pipes still open when reading
 	 * stopped, and (best effort, from /proc/<pid>/fd) processes that
@@ -237,8 +237,8 @@ void plat_proc_free(struct plat_proc *p);
  * remove its cgroup. pgid <= 1 or cgroup NULL skips that part. The cgroup
  * must be a directory on a cgroup2 file system named "cdagent-hook-*", as
  * plat_proc_start() names them (others are refused with AG_EINVAL); a
- * missing one is fine. A process group id can be reused after a reboot: pass a pgid
- * only when the record is from this boot.
+ * missing one is fine. A process group id can be reused after a reboot:
+ * pass a pgid only when the record is from this boot.
  */
 int plat_proc_kill_recorded(long pgid, const char *cgroup, struct err *e);
 

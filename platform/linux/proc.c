@@ -325,9 +325,10 @@ cg_mkdir_in(const char *base)
 
 	for (i = 0; i < 4; i++) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if (snprintf(path, sizeof(path), "%s/cdagent-hook-%ld-%ld-%lld-%ld",
-		    base, (long)getpid(), (long)syscall(SYS_gettid),
-		    (long long)ts.tv_sec, ts.tv_nsec) >= (int)sizeof(path))
+		if (snprintf(path, sizeof(path),
+		    "%s/cdagent-hook-%ld-%ld-%lld-%ld", base, (long)getpid(),
+		    (long)syscall(SYS_gettid), (long long)ts.tv_sec,
+		    ts.tv_nsec) >= (int)sizeof(path))
 			return NULL;
 		if (mkdir(path, 0755) == 0)
 			return util_strdup(path);
@@ -483,7 +484,7 @@ struct child_plan {
 	int null_fd, out_fd, err_fd, fail_fd, sync_fd;
 };
 
-static void __attribute__((noreturn))
+static _Noreturn void
 child_die(int fd, int step)
 {
 	struct child_fail f;
@@ -497,7 +498,7 @@ child_die(int fd, int step)
 }
 
 /* Only async-signal-safe calls from here to execve(). */
-static void __attribute__((noreturn))
+static _Noreturn void
 child_run(const struct child_plan *c)
 {
 	struct sigaction sa;
@@ -591,8 +592,9 @@ plat_proc_start(struct plat_proc **out, const struct plat_proc_opts *o,
 
 	*out = NULL;
 	if (o->argv == NULL || o->argv[0] == NULL) {
-		saved_errno = EINVAL;
-		return err_set(e, AG_EINVAL, "empty command");
+		r = err_set(e, AG_EINVAL, "empty command");
+		errno = EINVAL;
+		return r;
 	}
 	for (i = 0; o->argv[i] != NULL; i++)
 		if (strv_push(&argv, o->argv[i]) != 0)
@@ -910,7 +912,7 @@ plat_proc_wait(struct plat_proc *p, const struct plat_proc_wait_opts *w,
 	int64_t now, next, grace, drain, drain_end = -1, kill_at = -1;
 	int64_t give_up = -1;
 	struct pollfd pf[3];
-	int phase = 0;		/* 0 running, 1 SIGTERM sent, 2 SIGKILL sent */
+	int phase = 0;		/* 0 running, 1 SIGTERM sent, 2 SIGKILL */
 	int np, i, r = 0, timeout;
 	int64_t tick = 2;
 	size_t h;

@@ -402,7 +402,7 @@ check_timeout_tree(struct fx *f, unsigned flags)
 			usleep(10000);
 		dead = !alive(pids[i]);
 		if (!dead)
-			kill((pid_t)pids[i], SIGKILL);	/* don't leak it */
+			kill((pid_t)pids[i], SIGKILL);	/* no leftovers */
 		assert_true(dead);
 	}
 	free(p);
@@ -440,7 +440,7 @@ test_hooks_background_holds_stdout(void **state)
 	assert_int_equal(f->res.error_code, 0);
 	assert_non_null(strstr(f->res.log, "[stdout]done\n"));
 	assert_int_equal(read_pids(pidfile, pids, 1), 1);
-	assert_true(alive(pids[0]));	/* daemons started by hooks live on */
+	assert_true(alive(pids[0]));	/* daemons of hooks live on */
 	kill((pid_t)pids[0], SIGKILL);
 
 	f->ev.outputs_left_open_fail = 1;
