@@ -504,7 +504,7 @@ header_cb(char *data, size_t size, size_t nmemb, void *arg)
 		const char *sp = memchr(data, ' ', n);
 
 		r->etag[0] = r->content_range[0] = r->content_type[0] = '\0';
-		r->version_id[0] = r->bucket_region[0] = '\0';
+		r->version_id[0] = r->bucket_region[0] = r->sse[0] = '\0';
 		r->content_length = -1;
 		x->retry_after_s = -1;
 		buf_reset(&r->body);
@@ -531,6 +531,8 @@ header_cb(char *data, size_t size, size_t nmemb, void *arg)
 	else if (IS("x-amz-bucket-region"))
 		hdr_copy(r->bucket_region, sizeof(r->bucket_region), colon,
 		    n - nl - 1);
+	else if (IS("x-amz-server-side-encryption"))
+		hdr_copy(r->sse, sizeof(r->sse), colon, n - nl - 1);
 	else if (IS("content-length") || IS("retry-after")) {
 		long long v;
 

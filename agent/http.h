@@ -106,6 +106,7 @@ struct http_resp {
 	char content_type[128];
 	char version_id[256];		/* x-amz-version-id */
 	char bucket_region[64];		/* x-amz-bucket-region */
+	char sse[32];			/* x-amz-server-side-encryption */
 	int64_t content_length;		/* -1: not sent */
 	uint64_t sink_bytes;		/* body bytes handed to the sink, all
 					 * attempts */
