@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,8 @@
 	"specification file was empty. Make sure your AppSpec file defines " \
 	"at minimum the 'version' and 'os' properties."
 #define M_YAML "The deployment failed because the application " \
-	"specification file is not valid YAML (%.400s). Correct the syntax of " \
-	"the AppSpec file, and then try again."
+	"specification file is not valid YAML (%.400s). Correct the syntax " \
+	"of the AppSpec file, and then try again."
 #define M_NOTMAP "The deployment failed because the application " \
 	"specification file is %s, not a mapping of properties. Make sure " \
 	"your AppSpec file defines at minimum the 'version' and 'os' " \
@@ -111,8 +112,8 @@
 	"and then try again."
 #define M_NOTFOUND "The CodeDeploy agent did not find an AppSpec file " \
 	"within the unpacked revision directory at revision-relative path " \
-	"\"%.200s\". The revision was unpacked to directory \"%.300s\", and " \
-	"the AppSpec file was expected but not found at path \"%.300s\". " \
+	"\"%.120s\". The revision was unpacked to directory \"%.160s\", and " \
+	"the AppSpec file was expected but not found at path \"%.200s\". " \
 	"Consult the AWS CodeDeploy Appspec documentation for more " \
 	"information at http://docs.aws.amazon.com/codedeploy/latest/" \
 	"userguide/reference-appspec-file.html"
@@ -413,7 +414,8 @@ parse_files(struct ps *ps, struct appspec *as, const struct ydoc_node *root)
 			continue;
 		}
 		if (ydoc_is_null(dst)) {
-			if ((r = complain(ps, m, M_NODEST, show(src, tmp))) != 0)
+			if ((r = complain(ps, m, M_NODEST,
+			    show(src, tmp))) != 0)
 				return r;
 			continue;
 		}
@@ -516,72 +518,115 @@ hook_release(struct appspec_hook *h)
 	memset(h, 0, sizeof(*h));
 }
 
+struct hkey {
+	const char *name;
+	size_t pair;		/* index of the pair in the mapping */
+};
+
+static int
+hkey_cmp(const void *a, const void *b)
+{
+	const struct hkey *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->pair < y->pair ? -1 : x->pair > y->pair;
+}
+
+/*
+ * A Ruby Hash keeps a repeated key at its first position with its last
+ * value, and a null last value drops the event. Sorting the keys finds
+ * each one's last value in O(n log n), so a hostile file with thousands
+ * of events costs nothing much. last[i] is the pair whose value counts
+ * for pair i, or SIZE_MAX when pair i is a repeat (already emitted).
+ */
+static int
+hook_last_values(const struct ydoc_node *map, size_t *last)
+{
+	size_t np = map->n / 2, i, j, k;
+	struct hkey *hk;
+
+	if ((hk = calloc(np, sizeof(*hk))) == NULL)
+		return AG_ENOMEM;
+	for (i = 0; i < np; i++) {
+		hk[i].name = map->items[2 * i]->kind == YDOC_SCALAR ?
+		    map->items[2 * i]->text : "";
+		hk[i].pair = i;
+	}
+	qsort(hk, np, sizeof(*hk), hkey_cmp);
+	for (i = 0; i < np; i = j) {
+		for (j = i + 1; j < np && strcmp(hk[j].name, hk[i].name) == 0;
+		    j++)
+			;
+		for (k = i; k < j; k++)
+			last[hk[k].pair] = SIZE_MAX;
+		last[hk[i].pair] = hk[j - 1].pair;
+	}
+	free(hk);
+	return 0;
+}
+
 static int
 parse_hooks(struct ps *ps, struct appspec *as, const struct ydoc_node *root)
 {
 	const struct ydoc_node *map = ydoc_map_get(root, "hooks");
 	const struct ydoc_node *k, *list;
-	struct appspec_hook h, *old;
-	size_t i, j;
+	struct appspec_hook h;
+	size_t *last = NULL, i, j;
 	int r = 0;
 
+	memset(&h, 0, sizeof(h));
 	if (ydoc_is_null(map))
 		return 0;
 	if (map->kind != YDOC_MAP)
 		return expect(ps, map, YDOC_T_MAP, "hooks", "the hooks value");
-	if (map->n > 0 &&
-	    (as->hooks = calloc(map->n / 2, sizeof(*as->hooks))) == NULL)
-		return err_set(ps->e, AG_ENOMEM, "out of memory");
-	for (i = 0; i + 1 < map->n; i += 2) {
-		k = map->items[i];
-		list = map->items[i + 1];
-		memset(&h, 0, sizeof(h));
+	if (map->n == 0)
+		return 0;
+	if ((as->hooks = calloc(map->n / 2, sizeof(*as->hooks))) == NULL ||
+	    (last = calloc(map->n / 2, sizeof(*last))) == NULL ||
+	    hook_last_values(map, last) != 0) {
+		r = err_set(ps->e, AG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < map->n / 2; i++) {
+		k = map->items[2 * i];
 		if (k->kind != YDOC_SCALAR) {
 			if ((r = bad_shape(ps, k, "hooks",
 			    "an event name is not a single value")) != 0)
-				return r;
+				goto out;
 			continue;
 		}
-		/* A later duplicate replaces an earlier one (a Ruby Hash). */
-		old = (struct appspec_hook *)appspec_hook(as, k->text);
-		if (ydoc_is_null(list)) {
-			/* "BeforeInstall:" with nothing: ignored, as Ruby. */
-			if (old != NULL) {
-				hook_release(old);
-				j = (size_t)(old - as->hooks);
-				memmove(old, old + 1, (as->n_hooks - j - 1) *
-				    sizeof(*old));
-				as->n_hooks--;
-			}
+		if (last[i] == SIZE_MAX)
+			continue;	/* a repeat, already taken */
+		list = map->items[2 * last[i] + 1];
+		/* "BeforeInstall:" with nothing after it is ignored. */
+		if (ydoc_is_null(list))
 			continue;
-		}
 		if (list->kind != YDOC_SEQ) {
 			if ((r = expect(ps, list, YDOC_T_SEQ, "hooks",
 			    "the script list of an event")) != 0)
-				return r;
+				goto out;
 			continue;
 		}
 		if ((h.event = strdup(k->text)) == NULL ||
 		    (list->n > 0 && (h.scripts = calloc(list->n,
 		    sizeof(*h.scripts))) == NULL)) {
 			r = err_set(ps->e, AG_ENOMEM, "out of memory");
-			goto fail;
+			goto out;
 		}
 		for (j = 0; j < list->n; j++) {
 			h.n_scripts++;
 			if ((r = parse_script(ps, &h.scripts[j],
 			    list->items[j])) != 0)
-				goto fail;
+				goto out;
 		}
-		if (old != NULL) {
-			hook_release(old);
-			*old = h;
-		} else
-			as->hooks[as->n_hooks++] = h;
+		as->hooks[as->n_hooks++] = h;
+		memset(&h, 0, sizeof(h));	/* transferred */
 	}
-	return 0;
- fail:
+ out:
 	hook_release(&h);
+	free(last);
 	return r;
 }
 
@@ -977,7 +1022,8 @@ parse_types(struct ps *ps, struct appspec_perm *p, const struct ydoc_node *v)
 		return expect(ps, v, YDOC_T_SEQ, "permissions", "type");
 	for (i = 0; i < v->n; i++) {
 		it = v->items[i];
-		if (ydoc_type(it) == YDOC_T_STR && strcmp(it->text, "file") == 0)
+		if (ydoc_type(it) == YDOC_T_STR &&
+		    strcmp(it->text, "file") == 0)
 			p->types |= APPSPEC_T_FILE;
 		else if (ydoc_type(it) == YDOC_T_STR &&
 		    strcmp(it->text, "directory") == 0)
@@ -1177,7 +1223,11 @@ find_name(const char *dir, const char *name, char **path)
 			continue;
 		if ((p = util_path_join(dir, cand[i])) == NULL)
 			return NULL;
-		if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+		/*
+		 * lstat: a symbolic link planted as appspec.yml could make a
+		 * root agent quote parts of any host file in its messages.
+		 */
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) {
 			*path = p;
 			return cand[i];
 		}

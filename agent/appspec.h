@@ -99,8 +99,12 @@ int appspec_parse(struct appspec **out, const char *text, size_t len,
 /*
  * Find and parse the AppSpec of an unpacked revision: <archive>/<name>, then
  * <archive>/appspec.yaml, then <archive>/appspec.yml (the Install fallback
- * chain, used for hooks too). name NULL means "appspec.yml". When none
- * exists the error is the Ruby "did not find an AppSpec file" text.
+ * chain, used for hooks too). name NULL means "appspec.yml". Only regular
+ * files count: a symbolic link, or a name with a ".." component, is
+ * treated as absent (Ruby follows links; a root agent must not read
+ * outside the revision). When none exists the error is the Ruby "did not
+ * find an AppSpec file" text. Messages name the file relative to the
+ * archive ("appspec.yaml:3:7"); as->path is the full path.
  */
 int appspec_load(struct appspec **out, const char *archive_dir,
     const char *name, const char *want_os, struct strv *problems,

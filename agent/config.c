@@ -360,7 +360,7 @@ config_load(struct config *c, const char *path, struct err *e)
 	return r;
 }
 
-/* ---- on-premises ---------------------------------------------------------- */
+/* ---- on-premises ------------------------------------------------------- */
 
 #define ONPREM_BAD "The deployment failed because the format of the " \
 	"following on-premises configuration file is invalid: %s (%s)"
@@ -429,7 +429,7 @@ onprem_load(struct onprem *o, const char *path, struct err *e)
 		field = (char **)(void *)((char *)o + okeys[j].off);
 		util_free_secret(*field);
 		*field = NULL;
-		/* Ruby's `unless file_config[field]`; "" counts as unset too. */
+		/* Ruby's `unless file_config[field]`; "" is unset too. */
 		if (ydoc_is_null(v) || v->text[0] == '\0')
 			continue;
 		if ((*field = strdup(v->text)) == NULL) {

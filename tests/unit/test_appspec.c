@@ -58,7 +58,7 @@ bad(const char *yaml, ...)
 	va_end(ap);
 }
 
-/* ---- ydoc ----------------------------------------------------------------- */
+/* ---- ydoc -------------------------------------------------------------- */
 
 static void
 test_ydoc_resolution(void **state)
@@ -780,6 +780,17 @@ test_appspec_load(void **state)
 	assert_int_equal(appspec_load(&as, dir, "../x.yml", "linux", NULL,
 	    &e), AG_EINVAL);
 	assert_non_null(strstr(e.msg, "did not find an AppSpec file"));
+	/* a symbolic link is not an AppSpec, even to a valid one */
+	write_file(dir, "real.yml", HDR);
+	p = util_path_join(dir, "appspec.yml");
+	assert_int_equal(symlink("real.yml", p), 0);
+	free(p);
+	assert_null(appspec_find(dir, NULL));
+	assert_int_equal(appspec_load(&as, dir, NULL, "linux", NULL, &e),
+	    AG_EINVAL);
+	assert_non_null(strstr(e.msg, "did not find an AppSpec file"));
+	rm_file(dir, "appspec.yml");
+	rm_file(dir, "real.yml");
 	rm_file(dir, "custom.yml");
 	rmdir(dir);
 	free(dir);

@@ -117,7 +117,8 @@ test_config_defaults(void **state)
 	(void)state;
 	assert_int_equal(config_init(&c, &e), 0);
 	assert_null(c.path);
-	assert_string_equal(c.root_dir, "/opt/codedeploy-agent/deployment-root");
+	assert_string_equal(c.root_dir,
+	    "/opt/codedeploy-agent/deployment-root");
 	assert_string_equal(c.log_dir, "/var/log/aws/codedeploy-agent");
 	assert_string_equal(c.pid_dir, "/opt/codedeploy-agent/state/.pid");
 	assert_string_equal(c.program_name, "codedeploy-agent");
