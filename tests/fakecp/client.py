@@ -28,9 +28,10 @@ SK = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 def call(url, op, body, access_key=AK, secret_key=SK, session_token=None,
          region="us-east-1", secure=False, target_prefix=None, service=None,
          cafile=None, content_type="application/x-amz-json-1.1", content_sha256=True,
-         tweak=None, timeout=30):
+         tweak=None, timeout=30, resp_headers=None):
     """Sign with botocore and send. tweak(headers_dict) may alter the signed
-    headers before sending (to break the signature on purpose)."""
+    headers before sending (to break the signature on purpose).
+    resp_headers, a dict, receives the response headers (lowercase names)."""
     if not isinstance(body, (bytes, str)):
         body = json.dumps(body)
     if isinstance(body, str):
@@ -59,6 +60,8 @@ def call(url, op, body, access_key=AK, secret_key=SK, session_token=None,
         conn.request("POST", "/", body=p.body, headers=h)
         r = conn.getresponse()
         data = r.read()
+        if resp_headers is not None:
+            resp_headers.update({k.lower(): v for k, v in r.getheaders()})
         try:
             return r.status, json.loads(data)
         except ValueError:
