@@ -289,17 +289,18 @@ pk_from_alg(struct p7 *x, const struct tlv *alg, mbedtls_md_type_t md,
 	if ((r = cur_get(x, &c, T_OID, "signature algorithm OID", &oid)) != 0)
 		return r;
 	oid_buf(&oid, &ob);
-	if (mbedtls_oid_get_sig_alg(&ob, &smd, pk) == 0) {
-		if (smd != md)
-			return bad(x, oid.hdr, "signature algorithm digest "
-			    "differs from the digest algorithm");
-	} else if (mbedtls_oid_get_pk_alg(&ob, pk) == 0) {
+	if (mbedtls_oid_get_sig_alg(&ob, &smd, pk) != 0) {
+		if (mbedtls_oid_get_pk_alg(&ob, pk) != 0)
+			return bad(x, oid.hdr, "unknown signature algorithm");
+		smd = md;
 		if (*pk == MBEDTLS_PK_ECKEY)
 			*pk = MBEDTLS_PK_ECDSA;
-	} else
-		return bad(x, oid.hdr, "unknown signature algorithm");
+	}
 	if (*pk != MBEDTLS_PK_RSA && *pk != MBEDTLS_PK_ECDSA)
 		return bad(x, oid.hdr, "unsupported signature algorithm");
+	if (smd != md)
+		return bad(x, oid.hdr, "signature algorithm digest differs "
+		    "from the digest algorithm");
 	return 0;
 }
 
@@ -696,11 +697,20 @@ pkcs7_verify(const void *env, size_t len, const char *ca_file,
 		goto out;
 
 	if (ca_file != NULL) {
-		if ((r = mbedtls_x509_crt_parse_file(&ca, ca_file)) < 0 ||
-		    ca.raw.p == NULL) {
-			r = err_set(e, AG_EIO, "read CA file %s: %s", ca_file,
-			    r < 0 ? "no usable certificate (mbedtls error)" :
-			    "no certificate");
+		r = mbedtls_x509_crt_parse_file(&ca, ca_file);
+		if (r == MBEDTLS_ERR_PK_FILE_IO_ERROR) {
+			r = err_set(e, AG_EIO, "read CA file %s: cannot read "
+			    "it", ca_file);
+			goto out;
+		}
+		if (r < 0) {
+			r = err_set(e, AG_EIO, "read CA file %s: mbedtls "
+			    "-0x%04x", ca_file, (unsigned)-r);
+			goto out;
+		}
+		if (ca.raw.p == NULL) {
+			r = err_set(e, AG_EIO, "read CA file %s: no usable "
+			    "certificate", ca_file);
 			goto out;
 		}
 		pca = &ca;

@@ -241,6 +241,10 @@ expect_fail(const struct fx *f, const char *name, const char *ca, int code,
 	free(env);
 }
 
+/* signingTime 1.2.840.113549.1.9.5, SET { UTCTime YYMMDDHHMMSSZ } */
+static const unsigned char signing_time[] = { 0x06, 0x09, 0x2a, 0x86, 0x48,
+    0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05, 0x31, 0x0f, 0x17, 0x0d };
+
 static unsigned char *
 find(unsigned char *hay, size_t n, const void *needle, size_t m)
 {
@@ -320,6 +324,113 @@ test_pkcs7_stream_chunks(void **state)
 	free(big);
 }
 
+/*
+ * A tiny BER walker for trusted test input, to turn definite lengths into
+ * indefinite ones where openssl never writes them.
+ */
+static size_t
+ber_hdr(const unsigned char *p, size_t *len)
+{
+	size_t i, n;
+
+	if (p[1] == 0x80) {
+		*len = SIZE_MAX;
+		return 2;
+	}
+	if (p[1] < 0x80) {
+		*len = p[1];
+		return 2;
+	}
+	n = p[1] & 0x7f;
+	for (*len = 0, i = 0; i < n; i++)
+		*len = *len << 8 | p[2 + i];
+	return 2 + n;
+}
+
+static size_t
+ber_size(const unsigned char *p)
+{
+	size_t len, h = ber_hdr(p, &len), off;
+
+	if (len != SIZE_MAX)
+		return h + len;
+	for (off = h; p[off] != 0 || p[off + 1] != 0; off += ber_size(p + off))
+		;
+	return off + 2;
+}
+
+/* Offset of child idx of the value at off (idx < 0: the last one). */
+static size_t
+ber_child(const unsigned char *b, size_t off, int idx)
+{
+	size_t len, h = ber_hdr(b + off, &len), end, c, last;
+	int i;
+
+	end = len == SIZE_MAX ? off + ber_size(b + off) - 2 : off + h + len;
+	for (c = off + h, last = c, i = 0; c < end; c += ber_size(b + c), i++) {
+		if (i == idx)
+			return c;
+		last = c;
+	}
+	assert_true(idx < 0);
+	return last;
+}
+
+/* Re-encode the definite value at off with an indefinite length. */
+static unsigned char *
+ber_make_indef(unsigned char *b, size_t *n, size_t off)
+{
+	size_t len, h = ber_hdr(b + off, &len);
+	unsigned char *o;
+
+	assert_true(len != SIZE_MAX);
+	assert_non_null(o = malloc(*n + 4));
+	memcpy(o, b, off + 1);
+	o[off + 1] = 0x80;
+	memcpy(o + off + 2, b + off + h, len);
+	o[off + 2 + len] = 0;
+	o[off + 3 + len] = 0;
+	memcpy(o + off + 4 + len, b + off + h + len, *n - off - h - len);
+	*n = *n - h + 4;
+	free(b);
+	return o;
+}
+
+/*
+ * Indefinite-length signerInfos, SignerInfo and signed attributes: the
+ * attributes must be hashed as DER, so they are re-encoded with their
+ * definite length.
+ */
+static void
+test_pkcs7_indefinite_signed_attrs(void **state)
+{
+	const struct fx *f = *state;
+	struct err e = ERR_INIT;
+	unsigned char *b, *p;
+	char *content = NULL, *subject = NULL;
+	size_t n, sd, sis, si, clen;
+
+	b = slurp(f, "cms_rsa_stream.der", &n);
+	sd = ber_child(b, ber_child(b, 0, 1), 0);	/* SignedData */
+	sis = ber_child(b, sd, -1);			/* signerInfos */
+	b = ber_make_indef(b, &n, sis);
+	si = ber_child(b, sis, 0);
+	b = ber_make_indef(b, &n, si);
+	assert_int_equal(b[ber_child(b, si, 3)], 0xa0);
+	b = ber_make_indef(b, &n, ber_child(b, si, 3));
+	if (pkcs7_verify(b, n, NULL, &content, &clen, &subject, &e) != 0)
+		fail_msg("%s", e.msg);
+	assert_int_equal(clen, f->spec_len);
+	assert_memory_equal(content, f->spec, clen);
+	free(content);
+	free(subject);
+	/* and it is still checked: change the signing time */
+	assert_non_null(p = find(b, n, signing_time, sizeof(signing_time)));
+	p[sizeof(signing_time) + 11] ^= 0x01;
+	expect_fail_buf(b, n, NULL, AG_EINVAL, "bad signature");
+	free(b);
+}
+
 static void
 test_pkcs7_tampered_content(void **state)
 {
@@ -345,9 +456,6 @@ static void
 test_pkcs7_tampered_signing_time(void **state)
 {
 	const struct fx *f = *state;
-	/* signingTime 1.2.840.113549.1.9.5, SET { UTCTime (13) } */
-	static const unsigned char oid[] = { 0x06, 0x09, 0x2a, 0x86, 0x48,
-	    0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05, 0x31, 0x0f, 0x17, 0x0d };
 	static const char *const names[] = { "cms_rsa.der", "cms_ec_sha1.der",
 	    "smime_rsa.der" };
 	unsigned char *env, *p;
@@ -355,8 +463,8 @@ test_pkcs7_tampered_signing_time(void **state)
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		env = slurp(f, names[i], &len);
-		assert_non_null(p = find(env, len, oid, sizeof(oid)));
-		p += sizeof(oid) + 11;		/* YYMMDDHHMMSSZ: last S */
+		assert_non_null(p = find(env, len, signing_time, sizeof(signing_time)));
+		p += sizeof(signing_time) + 11;		/* YYMMDDHHMMSSZ: last S */
 		*p = *p == '0' ? '1' : '0';
 		expect_fail_buf(env, len, NULL, AG_EINVAL, "bad signature");
 		free(env);
@@ -634,6 +742,7 @@ main(void)
 		cmocka_unit_test(test_pkcs7_cms_variants),
 		cmocka_unit_test(test_pkcs7_smime_variants),
 		cmocka_unit_test(test_pkcs7_stream_chunks),
+		cmocka_unit_test(test_pkcs7_indefinite_signed_attrs),
 		cmocka_unit_test(test_pkcs7_tampered_content),
 		cmocka_unit_test(test_pkcs7_tampered_signing_time),
 		cmocka_unit_test(test_pkcs7_two_signers_one_bad),
