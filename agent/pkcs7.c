@@ -455,8 +455,8 @@ chain_check(struct p7 *x, mbedtls_x509_crt *signer, mbedtls_x509_crt *certs,
 }
 
 /*
- * Verify one SignerInfo over content; digest is the content's digest for
- * the digest algorithm the caller saw last (recomputed here if it differs).
+ * Verify one SignerInfo over content, and its certificate against ca when
+ * there is one; dn receives the signer's subject.
  */
 static int
 signer_verify(struct p7 *x, const struct tlv *si, mbedtls_x509_crt *certs,
