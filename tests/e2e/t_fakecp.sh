@@ -59,9 +59,10 @@ PORT=$(cat "$T/port" 2>/dev/null)
 check "starts, writes --port-file and prints 'listening on PORT'" \
 	grep -qx "listening on $PORT" "$T/fakecp.log"
 
-python3 - "https://127.0.0.1:$PORT" "$PKI" "$HOST" <<'PY' 2>&1 | report
+python3 - "https://127.0.0.1:$PORT" "$PKI" "$HOST" "$FCP" <<'PY' 2>&1 | report
 import base64, datetime, json, subprocess, sys, threading, time
-sys.path.insert(0, sys.argv[0] and __import__("os").environ["TOP"] + "/tests/fakecp")
+sys.path.insert(0, sys.argv[4])
+sys.excepthook = lambda t, v, tb: print("FAIL driver crashed: %s: %s" % (t.__name__, v))
 import botocore.auth
 import client
 
@@ -304,6 +305,30 @@ r = call("PutHostCommandComplete", {"HostCommandIdentifier": c1["HostCommandIden
 check("a second completion is accepted (recorded as duplicate)", r == (200, {}), r)
 PY
 
+# curl's own SigV4 implementation, keep-alive and Expect: 100-continue
+if curl --help all 2>/dev/null | grep -q aws-sigv4; then
+	cu() {
+		curl -s --cacert "$PKI/ca.pem" --aws-sigv4 "aws:amz:us-east-1:codedeploy-commands" \
+			--user 'AKIDEXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' \
+			-H 'Content-Type: application/x-amz-json-1.1' \
+			-H 'X-Amz-Target: CodeDeployCommandService_v20141006.PollHostCommand' \
+			-d "{\"HostIdentifier\":\"$HOST\"}" "https://127.0.0.1:$PORT/" "$@"
+	}
+	out=$(cu -H 'Expect: 100-continue' -w ' %{http_code}' --next -v 2>"$T/curl.err" \
+		--cacert "$PKI/ca.pem" --aws-sigv4 "aws:amz:us-east-1:codedeploy-commands" \
+		--user 'AKIDEXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' \
+		-H 'Content-Type: application/x-amz-json-1.1' \
+		-H 'X-Amz-Target: CodeDeployCommandService_v20141006.PollHostCommand' \
+		-d "{\"HostIdentifier\":\"$HOST\"}" "https://127.0.0.1:$PORT/" -w ' %{http_code}')
+	check "curl --aws-sigv4 (another signer) accepted, with Expect: 100-continue" \
+		[ "$out" = "{} 200{} 200" ]
+	check "keep-alive: second request on the same connection" grep -q "Re-using existing connection" "$T/curl.err"
+	out=$(curl -s --cacert "$PKI/ca.pem" -w ' %{http_code}' "https://127.0.0.1:$PORT/")
+	check "unsigned GET / (agent TLS probe) gets an HTTP answer" [ "$out" = '{"__type": "UnknownOperationException"} 404' ]
+else
+	skip "curl without --aws-sigv4"
+fi
+
 # ---- transcript ---------------------------------------------------------------
 Q="python3 $FCP/transcript.py $TR"
 out=$($Q completes --deployment d-AAAAAAAAA)
@@ -353,15 +378,22 @@ check "SIGTERM: clean exit 0" [ "$rc" -eq 0 ]
 check "SIGTERM: server_stop in the transcript" [ "$($Q count --event server_stop)" -eq 1 ]
 
 # ---- secure model, plain HTTP, session token, command-line faults ------------
+echo '{"empty_poll": {"HostCommand": null}}' > "$T/scenario2.json"
 bg_start "$T/fakecp2.log" python3 "$FCP/fakecp.py" --certs "$PKI" --http --secure \
+	--scenario "$T/scenario2.json" \
 	--port 0 --port-file "$T/port2" --transcript "$T/tr2.jsonl" --poll-hold 0.2 \
 	--access-key ASIATEST --secret-key s3cr3t --session-token TOK \
-	--fault '{"op": "PollHostCommand", "kind": "throttle", "times": 2}'
+	--fault '{"op": "PollHostCommand", "kind": "throttle", "times": 2}' \
+	--fault '{"op": "PollHostCommand", "kind": "slow", "seconds": 0.6}' \
+	--fault '{"kind": "error", "status": 403, "type": "AccessDeniedException", "message": "no"}' \
+	--fault '{"op": "PollHostCommand", "kind": "garbage"}' \
+	--fault '{"op": "PollHostCommand", "kind": "reset"}'
 FCP2_PID=$BG_PID
 i=0; while [ ! -s "$T/port2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-python3 - "http://127.0.0.1:$(cat "$T/port2")" <<'PY' 2>&1 | report
-import os, sys
-sys.path.insert(0, os.environ["TOP"] + "/tests/fakecp")
+python3 - "http://127.0.0.1:$(cat "$T/port2")" "$FCP" <<'PY' 2>&1 | report
+import sys, time
+sys.path.insert(0, sys.argv[2])
+sys.excepthook = lambda t, v, tb: print("FAIL driver crashed: %s: %s" % (t.__name__, v))
 import client
 URL = sys.argv[1]
 kw = dict(access_key="ASIATEST", secret_key="s3cr3t", session_token="TOK", secure=True)
@@ -380,9 +412,25 @@ check("secure server: _v20141006 prefix -> UnknownOperationException",
       r == (400, {"__type": "UnknownOperationException"}), r)
 r1 = client.call(URL, "PollHostCommand", p, **kw)
 r2 = client.call(URL, "PollHostCommand", p, **kw)
+check("--fault: throttled twice (400 ThrottlingException)",
+      [r1[0], r1[1].get("__type"), r2[0]] == [400, "ThrottlingException", 400], (r1, r2))
+t0 = time.time()
 r3 = client.call(URL, "PollHostCommand", p, **kw)
-check("--fault: throttled twice (400 ThrottlingException), then {}",
-      [r1[0], r1[1].get("__type"), r2[0], r3] == [400, "ThrottlingException", 400, (200, {})], (r1, r2, r3))
+dt = time.time() - t0
+check("--fault slow: delayed, then answered (no deployments: {} after the hold)",
+      r3 == (200, {"HostCommand": None}) and 0.75 < dt < 2.5, (r3, dt))
+r = client.call(URL, "PollHostCommand", p, **kw)
+check("--fault error: 403 AccessDeniedException",
+      r == (403, {"__type": "AccessDeniedException", "message": "no"}), r)
+r = client.call(URL, "PollHostCommand", p, **kw)
+check("--fault garbage: 200 with a non-JSON body", r[0] == 200 and isinstance(r[1], str), r)
+try:
+    r = client.call(URL, "PollHostCommand", p, **kw)
+except Exception as e:
+    r = type(e).__name__
+check("--fault reset: connection reset", r in ("ConnectionResetError", "RemoteDisconnected"), r)
+r = client.call(URL, "PollHostCommand", p, **kw)
+check("faults used up: normal answer again", r == (200, {"HostCommand": None}), r)
 PY
 kill -TERM "$FCP2_PID"; wait "$FCP2_PID"
 check "secure/http server: clean exit" [ $? -eq 0 ]

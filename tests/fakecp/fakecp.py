@@ -222,6 +222,7 @@ class ControlPlane:
         self.region = scenario.get("region", args.region)
         self.account = scenario.get("account_id", "123456789012")
         self.host_identifier = scenario.get("host_identifier", "*")
+        self.empty_poll = scenario.get("empty_poll", {})
         self.poll_hold = float(args.poll_hold if args.poll_hold is not None
                                else scenario.get("poll_hold", 2))
         self.lock = threading.Condition()
@@ -346,7 +347,7 @@ class ControlPlane:
                     return 200, {"HostCommand": self._issue(d, host)}, {}
                 now = time.time()
                 if self.stopping or now >= deadline:
-                    return 200, {}, {}
+                    return 200, dict(self.empty_poll), {}
                 wake = self._next_wakeup()
                 until = deadline if wake is None else min(deadline, wake)
                 self.lock.wait(max(0.01, until - now))
@@ -537,9 +538,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         cp = self.server.cp
         if self.path.split("?")[0] == "/_fakecp/state":
             return self._send(200, cp.state(), ctype="application/json")
-        self.server.tr.write({"type": "request", "method": "GET", "path": self.path,
-                              "status": 404})
-        self._send(404, {"__type": "UnknownOperationException"})
+        body = {"__type": "UnknownOperationException"}
+        self.server.tr.write({"t": time.time(), "type": "request", "method": "GET",
+                              "path": self.path, "target": None, "operation": None,
+                              "request": None, "signature_ok": None, "status": 404,
+                              "response": body, "fault": None})
+        self._send(404, body)
 
     def do_POST(self):
         srv = self.server
