@@ -19,6 +19,7 @@
 int cmd_version(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_image_prep(int argc, char **argv);
 
 /* Print "cdagent: <msg>" on stderr, one line. */
 void cli_errorf(const char *fmt, ...)

@@ -21,9 +21,11 @@
 #include "buf.h"
 #include "cli.h"
 #include "config.h"
+#include "creds.h"
 #include "deployspec.h"
 #include "err.h"
 #include "executor.h"
+#include "http.h"
 #include "log.h"
 #include "platform.h"
 #include "unpack.h"
@@ -111,6 +113,54 @@ ui_script(void *ctx, const char *location, int64_t elapsed_ms, int done)
 	} else {
 		fprintf(stderr, "  script %s started\n", location);
 	}
+}
+
+/*
+ * What a remote revision needs: an HTTP client and credentials. The
+ * developer tool takes them from the on-premises config when readable,
+ * else the standard environment variables, else instance metadata.
+ */
+struct remote {
+	struct http *http;
+	struct creds_provider *creds;
+	struct onprem op;
+	int have_op;
+	struct buf region;
+};
+
+static void
+remote_release(struct remote *rm)
+{
+	creds_provider_free(rm->creds);
+	http_free(rm->http);
+	if (rm->have_op)
+		onprem_release(&rm->op);
+	buf_release(&rm->region);
+}
+
+static int
+remote_init(const struct config *c, struct remote *rm, struct err *e)
+{
+	struct http_opts ho;
+	int r;
+
+	memset(&ho, 0, sizeof(ho));
+	ho.ca_bundle = c->ca_bundle;
+	ho.proxy_uri = c->proxy_uri;
+	ho.control_plane_proxy_uri = c->control_plane_proxy_uri;
+	ho.storage_proxy_uri = c->storage_proxy_uri;
+	ho.low_speed_time_s = c->http_read_timeout;
+	if (onprem_load(&rm->op, c->on_premises_config_file, e) == 0)
+		rm->have_op = 1;
+	else
+		onprem_release(&rm->op);
+	if ((r = http_new(&rm->http, &ho, e)) != 0 ||
+	    (r = creds_provider_new(&rm->creds, rm->have_op ? &rm->op : NULL,
+	    CREDS_ENV | CREDS_IMDS | (c->disable_imds_v1 ? CREDS_NO_IMDS_V1 :
+	    0), rm->http, e)) != 0 ||
+	    (r = creds_region(rm->creds, &rm->region, e)) != 0)
+		return r;
+	return 0;
 }
 
 /* Load -c CONFIG; the default path may be absent (built-in defaults). */
@@ -406,6 +456,7 @@ cmd_deploy(int argc, char **argv)
 	struct deployspec *ds = NULL;
 	struct exec_result res;
 	struct exec_ctx x;
+	struct remote rem = { NULL, NULL, { 0 }, 0, BUF_INIT(256) };
 	struct err e = ERR_INIT;
 	json_t *spec = NULL, *rev = NULL, *all = NULL;
 	char id[32], why[256], *json = NULL, *ddir = NULL, *logp;
@@ -523,6 +574,15 @@ cmd_deploy(int argc, char **argv)
 		    type, id, group);
 
 	memset(&x, 0, sizeof(x));
+	if (ds->rev == REV_S3 || ds->rev == REV_GITHUB) {
+		if (remote_init(&conf, &rem, &e) != 0) {
+			cli_errorf("%s", e.msg);
+			goto out;
+		}
+		x.http = rem.http;
+		x.creds = rem.creds;
+		x.region = buf_cstr(&rem.region);
+	}
 	x.cfg = &conf;
 	x.local = 1;
 	x.on_bytes = ui_bytes;
@@ -562,6 +622,7 @@ cmd_deploy(int argc, char **argv)
 	if (rc == CLI_EXIT_OK)
 		printf("AppSpec file valid. Local deployment successful\n");
  out:
+	remote_release(&rem);
 	deployspec_free(ds);
 	json_decref(spec);
 	json_decref(rev);

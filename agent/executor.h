@@ -17,7 +17,9 @@
 #include <stdint.h>
 
 struct config;
+struct creds_provider;
 struct deployspec;
+struct http;
 
 /* The 11 default lifecycle events in deployment order (§13). */
 extern const char *const executor_default_events[11];
@@ -31,6 +33,10 @@ struct exec_ctx {
 				   is not an agent event runs as a hook */
 	const char *const *base_env;	/* hooks inherit this (NULL: environ),
 					   minus credential variables */
+	/* for S3 and GitHub revisions; may be NULL for local ones */
+	struct http *http;
+	struct creds_provider *creds;
+	const char *region;		/* S3 signing region */
 	/* progress, each may be NULL */
 	void (*on_bytes)(void *ctx, const char *what, uint64_t bytes,
 	    uint64_t files);

@@ -40,6 +40,7 @@ struct http {
 	    backoff_max_ms;
 	int max_attempts;
 	uint64_t rng;			/* xorshift state for jitter */
+	const volatile int *abort_flag;	/* borrowed, or NULL */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -142,6 +143,7 @@ http_new(struct http **out, const struct http_opts *o, struct err *e)
 	h->low_speed_time_s = o->low_speed_time_s > 0 ?
 	    o->low_speed_time_s : 80;
 	h->max_attempts = o->max_attempts > 0 ? o->max_attempts : 4;
+	h->abort_flag = o->abort_flag;
 	h->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : 500;
 	h->backoff_max_ms = o->backoff_max_ms > 0 ? o->backoff_max_ms : 20000;
 	h->rng = (uint64_t)plat_time_ms() ^ ((uint64_t)getpid() << 32) ^
@@ -505,6 +507,7 @@ header_cb(char *data, size_t size, size_t nmemb, void *arg)
 
 		r->etag[0] = r->content_range[0] = r->content_type[0] = '\0';
 		r->version_id[0] = r->bucket_region[0] = r->sse[0] = '\0';
+		r->date[0] = '\0';
 		r->content_length = -1;
 		x->retry_after_s = -1;
 		buf_reset(&r->body);
@@ -531,6 +534,8 @@ header_cb(char *data, size_t size, size_t nmemb, void *arg)
 	else if (IS("x-amz-bucket-region"))
 		hdr_copy(r->bucket_region, sizeof(r->bucket_region), colon,
 		    n - nl - 1);
+	else if (IS("date"))
+		hdr_copy(r->date, sizeof(r->date), colon, n - nl - 1);
 	else if (IS("x-amz-server-side-encryption"))
 		hdr_copy(r->sse, sizeof(r->sse), colon, n - nl - 1);
 	else if (IS("content-length") || IS("retry-after")) {
@@ -546,6 +551,20 @@ header_cb(char *data, size_t size, size_t nmemb, void *arg)
 	}
 #undef IS
 	return n;
+}
+
+/* Abandon the transfer once the caller's abort flag is set. */
+static int
+progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	const volatile int *flag = arg;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return *flag ? 1 : 0;
 }
 
 static size_t
@@ -779,6 +798,13 @@ http_do(struct http *h, const struct http_req *rq, struct http_resp *resp,
 		curl_easy_setopt(c, CURLOPT_PROXY, buf_cstr(&proxy));
 		curl_easy_setopt(c, CURLOPT_NOPROXY, "");
 		curl_easy_setopt(c, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+		if (h->abort_flag != NULL) {
+			curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+			curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION,
+			    progress_cb);
+			curl_easy_setopt(c, CURLOPT_XFERINFODATA,
+			    (void *)h->abort_flag);
+		}
 		if (rq->follow_redirects) {
 			curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 			curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
@@ -803,6 +829,10 @@ http_do(struct http *h, const struct http_req *rq, struct http_resp *resp,
 			r = err_set(e, AG_EPROTO, "%s %s: response body larger "
 			    "than %zu bytes", rq->method, buf_cstr(&red),
 			    resp->body.max);
+			goto out;
+		}
+		if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			r = err_set(e, AG_ENET, "%s: aborted", rq->method);
 			goto out;
 		}
 		if (cc != CURLE_OK) {

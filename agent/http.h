@@ -69,6 +69,12 @@ struct http_opts {
 	int max_attempts;		/* 0: 4 (1 try + 3 retries) */
 	long backoff_base_ms;		/* 0: 500 */
 	long backoff_max_ms;		/* 0: 20000 */
+	/*
+	 * When non-NULL and it becomes non-zero (a signal handler's stop
+	 * flag), a transfer in progress is abandoned within ~100 ms with
+	 * AG_ENET "aborted", and no retry is made.
+	 */
+	const volatile int *abort_flag;
 };
 
 int http_new(struct http **out, const struct http_opts *o, struct err *e);
@@ -107,6 +113,7 @@ struct http_resp {
 	char version_id[256];		/* x-amz-version-id */
 	char bucket_region[64];		/* x-amz-bucket-region */
 	char sse[32];			/* x-amz-server-side-encryption */
+	char date[64];			/* Date, for clock-skew reports */
 	int64_t content_length;		/* -1: not sent */
 	uint64_t sink_bytes;		/* body bytes handed to the sink, all
 					 * attempts */

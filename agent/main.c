@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <getopt.h>
+
 #include "cli.h"
+#include "daemon.h"
 #include "version.h"
 #include "banned.h"
 
@@ -16,11 +19,10 @@ struct command {
 };
 
 static int cmd_run(int, char **);
+static int cmd_status(int, char **);
 static int cmd_register(int, char **);
 static int cmd_deregister(int, char **);
-static int cmd_status(int, char **);
 static int cmd_doctor(int, char **);
-static int cmd_image_prep(int, char **);
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "poll the control plane and run deployments" },
@@ -70,11 +72,78 @@ not_built(int argc, char **argv, const char *usage, const char *what)
 	return cli_not_built(argv[0], what);
 }
 
+static const char run_usage[] =
+"usage: cdagent run [-c CONFIG] [--once]\n"
+"\n"
+"Poll the control plane for host commands and run them (the daemon). Runs in\n"
+"the foreground and logs to stderr and <log_dir>/<program_name>.log.\n"
+"\n"
+"  -c, --config FILE  agent config (default " CLI_DEFAULT_CONFIG ")\n"
+"      --once         exit after one completed command or one empty poll\n"
+"\n"
+"Signals: TERM/INT stop (running commands may finish first), HUP reloads\n"
+"the configuration.\n";
+
 static int
 cmd_run(int argc, char **argv)
 {
-	return not_built(argc, argv, "usage: cdagent run [-c CONFIG] [--once]",
-	    "the control-plane daemon");
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_opts o = { CLI_DEFAULT_CONFIG, 0 };
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.config_path = optarg; break;
+		case 'o': o.once = 1; break;
+		case 'h': fputs(run_usage, stdout); return CLI_EXIT_OK;
+		default:
+			cli_errorf("run: bad option (see 'cdagent run --help')");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_errorf("run: unexpected argument '%s'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	return daemon_run(&o);
+}
+
+static const char status_usage[] =
+"usage: cdagent status [-c CONFIG]\n"
+"\n"
+"Print, from the state the daemon keeps on disk: the last poll and its\n"
+"result, the commands in flight, and for each deployment group the last\n"
+"successful and the most recent deployment.\n";
+
+static int
+cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = CLI_DEFAULT_CONFIG;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'h': fputs(status_usage, stdout); return CLI_EXIT_OK;
+		default:
+			cli_errorf("status: bad option (see 'cdagent status "
+			    "--help')");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	return daemon_status(path) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
 static int
@@ -93,24 +162,10 @@ cmd_deregister(int argc, char **argv)
 }
 
 static int
-cmd_status(int argc, char **argv)
-{
-	return not_built(argc, argv, "usage: cdagent status [-c CONFIG]",
-	    "the daemon's state report");
-}
-
-static int
 cmd_doctor(int argc, char **argv)
 {
 	return not_built(argc, argv, "usage: cdagent doctor [-c CONFIG]",
 	    "network diagnostics");
-}
-
-static int
-cmd_image_prep(int argc, char **argv)
-{
-	return not_built(argc, argv, "usage: cdagent image-prep [-c CONFIG] "
-	    "[--keep-config]", "golden-image preparation");
 }
 
 static void

@@ -69,6 +69,18 @@ int plat_fs_copy_tree(const char *src, const char *dst, struct err *e);
 /* 1 when fd is a terminal. */
 int plat_isatty(int fd);
 
+/* ---- service manager ---------------------------------------------------- */
+
+/*
+ * Tell the service manager about our state ("READY=1", "STOPPING=1",
+ * "WATCHDOG=1", "STATUS=..."): systemd's notify socket on Linux, spoken
+ * directly (no libsystemd). A no-op when not run by one.
+ */
+void plat_service_notify(const char *state);
+
+/* The watchdog interval the service manager asked for, ms; 0 if none. */
+int64_t plat_service_watchdog_ms(void);
+
 /* ---- users ------------------------------------------------------------- */
 
 struct plat_user {
