@@ -6,9 +6,9 @@
 # VERSION is the full Debian version; the default is CDAGENT_VERSION from
 # agent/version.h with revision -1 ("0.1.0-1"). The result is
 # build/cdagent_<VERSION>_amd64.deb, and its path is the last line printed.
-# Needs build/cdagent (`make`) and dpkg-deb; CDAGENT_BIN overrides the
-# binary. The package tree is built in build/deb/root and kept for
-# inspection. Timestamps come from SOURCE_DATE_EPOCH, else from the last
+# Needs build/cdagent (`make`) and dpkg-deb. CDAGENT_BIN overrides the
+# binary, CDAGENT_DEB_DIR the output directory (build/). The package tree
+# is built in <output directory>/deb/root and kept for inspection. Timestamps come from SOURCE_DATE_EPOCH, else from the last
 # commit, so the same inputs give the same .deb.
 set -eu
 
@@ -41,8 +41,8 @@ fi
 export SOURCE_DATE_EPOCH
 
 umask 022
-B=$TOP/build/deb
-R=$B/root
+D=${CDAGENT_DEB_DIR:-$TOP/build}
+R=$D/deb/root
 rm -rf "$R"
 mkdir -p "$R/DEBIAN"
 
@@ -111,6 +111,6 @@ chmod 0644 "$R/DEBIAN/control" "$R/DEBIAN/md5sums"
 
 find "$R" -newermt "@$SOURCE_DATE_EPOCH" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
-OUT=$TOP/build/cdagent_${VERSION}_amd64.deb
+OUT=$D/cdagent_${VERSION}_amd64.deb
 dpkg-deb --root-owner-group -Zxz --build "$R" "$OUT" >/dev/null
 echo "$OUT"
