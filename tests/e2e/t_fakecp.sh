@@ -47,7 +47,8 @@ cat > "$T/scenario.json" <<EOF
  "faults": [
   {"op": "PollHostCommand", "times": 1, "kind": "500"},
   {"op": "GetDeploymentSpecification", "times": 1, "kind": "throttle", "status": 429},
-  {"op": "PostHostCommandUpdate", "kind": "drop"}
+  {"op": "PostHostCommandUpdate", "kind": "drop"},
+  {"op": "PutHostCommandAcknowledgement", "kind": "ack", "status": "Pending", "command": "ValidateService"}
  ]}
 EOF
 TR=$T/transcript.jsonl
@@ -297,7 +298,8 @@ r = call("GetDeploymentSpecification", {"HostIdentifier": HOST, "DeploymentExecu
 env = r[1]["DeploymentSpecification"]["GenericEnvelope"]
 check("TEXT/JSON spec is the plain JSON", env["Format"] == "TEXT/JSON"
       and json.loads(env["Payload"])["Revision"]["RevisionType"] == "Local Directory", env)
-call("PutHostCommandAcknowledgement", {"HostCommandIdentifier": c1["HostCommandIdentifier"]})
+r = call("PutHostCommandAcknowledgement", {"HostCommandIdentifier": c1["HostCommandIdentifier"]})
+check("fault kind ack: ack of ValidateService returns Pending", r == (200, {"CommandStatus": "Pending"}), r)
 r = call("PutHostCommandComplete", {"HostCommandIdentifier": c1["HostCommandIdentifier"],
                                     "CommandStatus": "Succeeded", "Diagnostics": ok_diag})
 r = call("PutHostCommandComplete", {"HostCommandIdentifier": c1["HostCommandIdentifier"],
@@ -369,6 +371,9 @@ for r in rs:
     assert isinstance(r["t"], float) and "signature_ok" in r and "status" in r and "response" in r, r
     assert "request" in r and "operation" in r, r
 ' "$TR" "$FCP"
+echo '{"deployments": [{"deployment_id": "d-1", "comand": []}], "faults": [{"kind": "boom"}]}' > "$T/typo.json"
+python3 "$FCP/fakecp.py" --scenario "$T/typo.json" --port 0 >"$T/typo.out" 2>&1; rc=$?
+check "scenario typos are fatal (exit 2, named)" sh -c "[ $rc -eq 2 ] && grep -q \"unknown key 'comand'\" '$T/typo.out' && grep -q \"unknown kind 'boom'\" '$T/typo.out'"
 check "transcript: spec_served events" [ "$($Q count --event spec_served)" -ge 3 ]
 $Q wait --event deployment_finished --count 3 --timeout 2
 check "transcript wait: all three deployments finished" [ $? -eq 0 ]

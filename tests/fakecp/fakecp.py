@@ -214,6 +214,42 @@ class Fault:
         return True
 
 
+SCENARIO_KEYS = {"host_identifier", "region", "account_id", "poll_hold", "deployments",
+                 "faults", "empty_poll", "comment"}
+DEPLOYMENT_KEYS = {"deployment_id", "group_id", "group_name", "application_name", "revision",
+                   "commands", "spec_format", "tamper", "ack_status", "after", "start_delay",
+                   "continue_on_failure", "command_host_identifier", "deployment_execution_id",
+                   "deployment_creator", "deployment_type", "file_exists_behavior",
+                   "appspec_filename", "all_possible_lifecycle_events", "spec", "spec_text",
+                   "spec_payload", "sign_args", "deployment_system", "spec_missing", "comment"}
+FAULT_KEYS = {"op", "kind", "times", "after", "deployment", "command", "status", "type",
+              "message", "seconds", "comment"}
+FAULT_KINDS = {"500", "503", "throttle", "error", "slow", "drop", "reset", "garbage", "ack"}
+
+
+def check_scenario(sc, cli_faults, ops):
+    """Catch typos early: unknown keys and values are fatal."""
+    errs = []
+    if not isinstance(sc, dict):
+        return ["scenario must be a JSON object"]
+    errs += ["unknown scenario key '%s'" % k for k in sc if k not in SCENARIO_KEYS]
+    for i, d in enumerate(sc.get("deployments", [])):
+        errs += ["deployments[%d]: unknown key '%s'" % (i, k) for k in d if k not in DEPLOYMENT_KEYS]
+        for c, st in d.get("ack_status", {}).items():
+            if st not in STATUSES + [None, "", "omit"]:
+                errs.append("deployments[%d].ack_status.%s: bad status %r" % (i, c, st))
+    for i, f in enumerate(list(sc.get("faults", [])) + list(cli_faults)):
+        errs += ["faults[%d]: unknown key '%s'" % (i, k) for k in f if k not in FAULT_KEYS]
+        if str(f.get("kind", "500")) not in FAULT_KINDS:
+            errs.append("faults[%d]: unknown kind %r (one of %s)" % (i, f.get("kind"),
+                                                                  ", ".join(sorted(FAULT_KINDS))))
+        if f.get("op") is not None and f["op"] not in ops:
+            errs.append("faults[%d]: unknown op %r" % (i, f["op"]))
+        if f.get("kind") == "ack" and f.get("status") not in STATUSES + [None, "", "omit"]:
+            errs.append("faults[%d]: bad ack status %r" % (i, f.get("status")))
+    return errs
+
+
 class ControlPlane:
     def __init__(self, args, scenario, model, transcript):
         self.args = args
@@ -718,6 +754,13 @@ def main(argv=None):
             ff = json.load(f)
         args.fault += ff["faults"] if isinstance(ff, dict) else ff
 
+    model = Model.load(args.model)
+    errs = check_scenario(scenario, args.fault, model.operations)
+    if errs:
+        for e in errs:
+            log("scenario:", e)
+        return 2
+
     tmpcerts = None
     if not args.certs:
         tmpcerts = tempfile.mkdtemp(prefix="fakecp-certs.")
@@ -725,7 +768,6 @@ def main(argv=None):
     subprocess.run(["sh", os.path.join(HERE, "mkca.sh"), args.certs], check=True)
 
     tr = Transcript(args.transcript)
-    model = Model.load(args.model)
     cp = ControlPlane(args, scenario, model, tr)
 
     srv = Server((args.host, args.port), Handler)
