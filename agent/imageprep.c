@@ -281,12 +281,13 @@ cmd_image_prep(int argc, char **argv)
 			    "(unless --keep-config), the deployment root's\n"
 			    "contents, the agent's logs and PID files. Prints "
 			    "each path removed.\n\n"
-			    "  -c CONFIG      agent config (default %s)\n"
-			    "  --keep-config  keep the on-premises config\n"
-			    "  --dry-run      print what would be removed, "
+			    "  -c, --config CONFIG  agent config (default %s)\n"
+			    "  --keep-config        keep the on-premises config\n"
+			    "  --dry-run            print what would be removed, "
 			    "remove nothing\n", CONFIG_DEFAULT_PATH);
 			return CLI_EXIT_OK;
-		} else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+		} else if ((strcmp(argv[i], "-c") == 0 ||
+		    strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
 			path = argv[++i];
 		} else if (strcmp(argv[i], "--keep-config") == 0) {
 			flags |= IMAGEPREP_KEEP_CONFIG;

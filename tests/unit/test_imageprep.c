@@ -92,6 +92,7 @@ setup(void **state)
 	touch(f, "root/deployment-instructions/g1_last_successful_install");
 	touch(f, "root/deployment-logs/codedeploy-agent-deployments.log");
 	touch(f, "root/ongoing-deployment/d-1");
+	touch(f, "root/.cdagent/journal/hcid-1");	/* daemon state */
 	touch(f, "log/codedeploy-agent.log");
 	touch(f, "log/codedeploy-agent.log.1");
 	touch(f, "log/codedeploy-local.log");
@@ -165,6 +166,7 @@ test_imageprep_removes_host_state(void **state)
 	assert_false(exists(f, "root/deployment-instructions"));
 	assert_false(exists(f, "root/deployment-logs"));
 	assert_false(exists(f, "root/ongoing-deployment"));
+	assert_false(exists(f, "root/.cdagent"));
 	assert_false(exists(f, "log/codedeploy-agent.log"));
 	assert_false(exists(f, "log/codedeploy-agent.log.1"));
 	assert_false(exists(f, "log/codedeploy-local.log"));
