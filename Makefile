@@ -129,6 +129,10 @@ check: check-tools build/cdagent build/dev/cdagent $(UNIT_BINS)
 demo: tools build/cdagent
 	$(Q)sh scripts/demo.sh
 
+deb: tools build/cdagent
+	$(Q)sh scripts/ensure-tools.sh deb
+	$(Q)sh packaging/deb/build.sh
+
 bench: check-tools build/cdagent
 	$(Q)sh tests/bench/run.sh
 
