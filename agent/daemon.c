@@ -782,6 +782,74 @@ open_logs(struct agent *ag)
 	buf_release(&p);
 }
 
+/*
+ * One agent per configuration: <pid_dir>/<program_name>.pid.lock held for
+ * the life of the process (as the Ruby master does; image-prep checks it),
+ * and <program_name>.pid beside it.
+ */
+static int
+take_pid_lock(const struct agent *ag, int *fd, char **pidfile, struct err *e)
+{
+	struct buf p = BUF_INIT(8192);
+	char pid[32];
+	int r;
+
+	*pidfile = NULL;
+	if ((r = plat_fs_mkdir_p(ag->conf.pid_dir, 0755, e)) != 0)
+		goto out;
+	if (buf_addf(&p, "%s/%s.pid.lock", ag->conf.pid_dir,
+	    ag->conf.program_name) != 0) {
+		r = err_set(e, AG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = plat_fs_lock(buf_cstr(&p), fd, e)) != 0)
+		goto out;
+	buf_truncate(&p, p.len - strlen(".lock"));
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if ((r = plat_fs_write_atomic(buf_cstr(&p), pid, strlen(pid), 0644,
+	    e)) != 0)
+		goto out;
+	*pidfile = buf_detach(&p);
+ out:
+	buf_release(&p);
+	return r;
+}
+
+/*
+ * Cloned-host detection: registration records /etc/machine-id in the
+ * on-premises config; an image made from a registered host carries that
+ * identity to every clone, whose machine-id differs.
+ */
+static int
+check_machine_id(const struct agent *ag, struct err *e)
+{
+	const char *path = getenv("CDAGENT_MACHINE_ID_FILE");
+	struct buf id = BUF_INIT(256);
+	int r = 0;
+
+	if (!ag->have_op || ag->op.machine_id == NULL)
+		return 0;
+	if (path == NULL || *path == '\0')
+		path = "/etc/machine-id";
+	if (buf_read_file(&id, path, e) != 0) {
+		buf_release(&id);
+		return 0;	/* nothing to compare with */
+	}
+	while (id.len > 0 && (id.ptr[id.len - 1] == '\n' ||
+	    id.ptr[id.len - 1] == ' '))
+		buf_truncate(&id, id.len - 1);
+	if (strcmp(buf_cstr(&id), ag->op.machine_id) != 0)
+		r = err_set(e, AG_EINVAL, "this host's machine id (%s, %s) is "
+		    "not the one recorded when %s was registered (%s): the "
+		    "host was cloned from a registered image. Refusing to poll "
+		    "as %s. Run 'cdagent image-prep' on the image, then "
+		    "register this host with 'cdagent register'",
+		    buf_cstr(&id), path, ag->host_id, ag->op.machine_id,
+		    ag->host_id);
+	buf_release(&id);
+	return r;
+}
+
 /* §3.1: 10, 13, 17, 21, 27, 34, 44, 56, 71, 90 s for n = 1..10. */
 static int64_t
 backoff_ms(int n)
@@ -805,6 +873,8 @@ daemon_run(const struct daemon_opts *o)
 	int64_t wd_ms, wd_next = 0, t0, deadline;
 	int rc = 1, n_err = 0, r, polls = 0;
 	struct job *j;
+	char *pidfile = NULL;
+	int lockfd = -1;
 
 	memset(&ag, 0, sizeof(ag));
 	memset(&cl, 0, sizeof(cl));
@@ -832,9 +902,15 @@ daemon_run(const struct daemon_opts *o)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	if ((r = load_identity(&ag, &e)) != 0 ||
+	if ((r = take_pid_lock(&ag, &lockfd, &pidfile, &e)) != 0 ||
+	    (r = load_identity(&ag, &e)) != 0 ||
 	    (r = client_init(&ag, &cl, &e)) != 0) {
 		log_error("cannot start: %s", e.msg);
+		goto out;
+	}
+	if (check_machine_id(&ag, &e) != 0) {
+		log_error("%s", e.msg);
+		rc = DAEMON_EXIT_CLONED;
 		goto out;
 	}
 	log_info("cdagent %s starting (git %s)", CDAGENT_VERSION,
@@ -981,6 +1057,10 @@ daemon_run(const struct daemon_opts *o)
 	write_status(&ag);
 	pthread_mutex_unlock(&ag.mu);
 	client_release(&cl);
+	if (pidfile != NULL)
+		unlink(pidfile);
+	free(pidfile);
+	plat_fs_unlock(lockfd);
 	if (ag.jobs != NULL) {
 		/* abandoned workers still run: leave their memory to exit() */
 		log_close();

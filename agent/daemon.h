@@ -30,6 +30,12 @@ struct daemon_opts {
 				   empty poll */
 };
 
+/*
+ * Exit status when the host identity belongs to another machine (a clone
+ * of a registered image): the service unit does not restart on it.
+ */
+#define DAEMON_EXIT_CLONED 78
+
 /* Run until stopped; returns the process exit status. */
 int daemon_run(const struct daemon_opts *o);
 

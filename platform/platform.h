@@ -66,6 +66,14 @@ int plat_fs_copy_file(const char *src, const char *dst, struct err *e);
  */
 int plat_fs_copy_tree(const char *src, const char *dst, struct err *e);
 
+/*
+ * Take an exclusive, non-blocking lock on path (created 0644), held until
+ * plat_fs_unlock() or process exit. AG_EIO "busy" when another process
+ * holds it.
+ */
+int plat_fs_lock(const char *path, int *fd_out, struct err *e);
+void plat_fs_unlock(int fd);
+
 /* 1 when fd is a terminal. */
 int plat_isatty(int fd);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -405,4 +406,30 @@ plat_fs_copy_tree(const char *src, const char *dst, struct err *e)
 		return err_set(e, AG_EIO, "set mode/times of %s: %s", dst,
 		    strerror(errno));
 	return 0;
+}
+
+int
+plat_fs_lock(const char *path, int *fd_out, struct err *e)
+{
+	int fd;
+
+	*fd_out = -1;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return err_set(e, AG_EIO, "open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int busy = errno == EWOULDBLOCK;
+
+		close(fd);
+		return err_set(e, AG_EIO, "lock %s: %s", path, busy ?
+		    "busy: another agent is running" : strerror(errno));
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+void
+plat_fs_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }

@@ -68,6 +68,7 @@ start_fakecp() { # start_fakecp SCENARIO [ARGS...]
 :root_dir: '$T/root'
 :log_dir: '$T/log'
 :on_premises_config_file: '$T/onprem.yml'
+:pid_dir: '$T/pid'
 :deploy_control_endpoint: 'https://127.0.0.1:$(cat "$T/port")/'
 :s3_endpoint_override: '$MOTO_URL'
 :wait_between_runs: 0
@@ -236,12 +237,27 @@ start_fakecp "$T/s4.json" --poll-hold 30
 bg_start "$T/agent4.log" "$CDAGENT" run -c "$T/agent.yml"
 AGENT=$BG_PID
 sleep 2
+check "pid file names the agent" [ "$(cat "$T/pid/codedeploy-agent.pid" 2>/dev/null)" = "$AGENT" ]
+"$CDAGENT" run -c "$T/agent.yml" --once > "$T/o2" 2>&1; rc=$?
+check "a second agent on the same config refuses to start" [ $rc -eq 1 ]
+check "a second agent says another one runs" grep -q "another agent is running" "$T/o2"
 t0=$(date +%s%N)
 kill -TERM $AGENT; wait $AGENT; rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "SIGTERM during a long poll: exit 0" [ $rc -eq 0 ]
+check "pid file removed at exit" [ ! -e "$T/pid/codedeploy-agent.pid" ]
 check "SIGTERM during a long poll: gone in ${ms} ms (< 1000)" [ $ms -lt 1000 ]
 stop_fakecp
+
+# ---- cloned host: machine id differs from the registered one --------------
+cp "$T/onprem.yml" "$T/onprem-orig.yml"
+echo "machine_id: 0123456789abcdef0123456789abcdef" >> "$T/onprem.yml"
+echo "fedcba9876543210fedcba9876543210" > "$T/machine-id"
+CDAGENT_MACHINE_ID_FILE=$T/machine-id "$CDAGENT" run -c "$T/agent.yml" --once > "$T/o" 2>&1; rc=$?
+check "cloned host: exit 78 (not restarted by systemd)" [ $rc -eq 78 ]
+check "cloned host: says what to do" grep -q "image-prep" "$T/o"
+echo "0123456789abcdef0123456789abcdef" > "$T/machine-id"
+cp "$T/onprem-orig.yml" "$T/onprem.yml"
 
 # ---- bad identity: a clear error ---------------------------------------------
 sed -i 's|onprem.yml|missing.yml|' "$T/agent.yml"
