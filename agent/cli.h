@@ -20,6 +20,8 @@ int cmd_version(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_image_prep(int argc, char **argv);
+int cmd_register(int argc, char **argv);	/* register.c */
+int cmd_deregister(int argc, char **argv);	/* register.c */
 
 /* Print "cdagent: <msg>" on stderr, one line. */
 void cli_errorf(const char *fmt, ...)

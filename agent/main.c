@@ -20,8 +20,6 @@ struct command {
 
 static int cmd_run(int, char **);
 static int cmd_status(int, char **);
-static int cmd_register(int, char **);
-static int cmd_deregister(int, char **);
 static int cmd_doctor(int, char **);
 
 static const struct command commands[] = {
@@ -144,21 +142,6 @@ cmd_status(int argc, char **argv)
 		}
 	}
 	return daemon_status(path) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
-}
-
-static int
-cmd_register(int argc, char **argv)
-{
-	return not_built(argc, argv, "usage: cdagent register [-c CONFIG] "
-	    "--instance-name NAME --region REGION [...]",
-	    "host registration");
-}
-
-static int
-cmd_deregister(int argc, char **argv)
-{
-	return not_built(argc, argv, "usage: cdagent deregister [-c CONFIG] "
-	    "[--delete-iam-user]", "host deregistration");
 }
 
 static int
