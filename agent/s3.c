@@ -445,8 +445,9 @@ sidecar_write(const char *side, const struct s3_fetch_req *rq,
 	char *s = NULL;
 	int r;
 
-	j = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "bucket", rq->bucket,
-	    "key", rq->key, "version", rq->version, "etag", etag, "size",
+	j = json_pack("{s:s, s:s, s:s, s:s, s:I}", "bucket", rq->bucket,
+	    "key", rq->key, "version", rq->version != NULL ? rq->version : "",
+	    "etag", etag, "size",
 	    (json_int_t)size);
 	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
@@ -608,8 +609,20 @@ s3_fetch(const struct s3_fetch_req *rq, const char *dst_path,
 					    "%llu of %llu", rq->bucket, rq->key,
 					    (unsigned long long)d.off,
 					    (unsigned long long)size);
-				} else if ((r = dl_truncate(&d, e)) != 0) {
-					goto out;
+				} else {
+					if (fstat(d.fd, &sb) == 0 &&
+					    sb.st_size > 0 && access(
+					    buf_cstr(&side), F_OK) == 0) {
+						/* a partial download of
+						 * another object version */
+						st->restarts++;
+						log_warn("s3://%s/%s changed "
+						    "since the partial download;"
+						    " starting from zero",
+						    rq->bucket, rq->key);
+					}
+					if ((r = dl_truncate(&d, e)) != 0)
+						goto out;
 				}
 				if (etag[0] != '\0' && (r = sidecar_write(
 				    buf_cstr(&side), rq, etag, size, e)) != 0)

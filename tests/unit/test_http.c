@@ -196,7 +196,12 @@ test_http_ca_order(void **state)
  * body; checks that http_do retries and lands on the 200.
  */
 static const char server_py[] =
-    "import http.server, sys\n"
+    "import http.server, os, sys, threading, time\n"
+    "pp = os.getppid()\n"
+    "def watch():\n"
+    "    while os.getppid() == pp: time.sleep(0.2)\n"
+    "    os._exit(0)\n"
+    "threading.Thread(target=watch, daemon=True).start()\n"
     "n = [0]\n"
     "class H(http.server.BaseHTTPRequestHandler):\n"
     "    def log_message(self, *a): pass\n"

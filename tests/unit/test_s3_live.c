@@ -303,7 +303,12 @@ live_setup(void **state)
 	if (http_new(&L.h, &o, &e) != 0)
 		return -1;
 	snprintf(L.dst, sizeof(L.dst), "%s/bundle.tar", L.tmp);
-	L.key = "dir/my bundle+1~\xc3\xbc.tar";
+	/*
+	 * moto's own SigV4 check rejects '+' and non-ASCII keys even from
+	 * botocore; those encodings are covered by test_sigv4's botocore
+	 * table instead.
+	 */
+	L.key = "dir/my bundle~1.tar";
 	L.objlen = 3 * 1024 * 1024 + 17;
 	L.obj = malloc(L.objlen);
 	for (i = 0; i < L.objlen; i++) {
