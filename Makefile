@@ -123,7 +123,7 @@ unit: check-tools $(UNIT_BINS)
 e2e: check-tools build/cdagent build/dev/cdagent
 	$(Q)sh tests/run.sh e2e
 
-check: check-tools build/cdagent build/dev/cdagent $(UNIT_BINS)
+check: check-tools build/cdagent build/dev/cdagent build/asan/cdagent $(UNIT_BINS)
 	$(Q)sh tests/run.sh all $(UNIT_BINS)
 
 demo: tools build/cdagent

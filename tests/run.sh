@@ -68,11 +68,43 @@ run_e2e() {
 	done
 }
 
+# The deployment and daemon suites again with the ASan+UBSan build of the
+# agent: every path they drive must be free of memory errors and leaks.
+run_e2e_asan() {
+	A=$TOP/build/asan/cdagent
+	[ -x "$A" ] || { echo "SKIP e2e under ASan: $A not built"; echo "0 0 1" >> "$RES"; return; }
+	rep=$OUT/asan-reports
+	rm -rf "$rep"; mkdir -p "$rep"
+	for t in t_deploy t_daemon; do
+		log=$OUT/e2e-asan-$t.log
+		CDAGENT=$A ASAN_OPTIONS=detect_leaks=1:log_path=$rep/asan \
+		    UBSAN_OPTIONS=print_stacktrace=1:log_path=$rep/ubsan \
+		    CDAGENT_TEST_RESULTS=/dev/null sh "$TOP/tests/e2e/$t.sh" >"$log" 2>&1
+		nf=$(grep -c '^FAIL' "$log")
+		if [ "$nf" -ne 0 ]; then
+			echo "FAIL e2e-asan/$t: $nf case(s) failed under ASan:"
+			grep '^FAIL' "$log" | sed 's/^/    /'
+			echo "0 1 0" >> "$RES"
+		else
+			echo "ok   e2e-asan/$t (all cases pass with the ASan build)"
+			echo "1 0 0" >> "$RES"
+		fi
+	done
+	if [ -n "$(ls -A "$rep")" ]; then
+		echo "FAIL e2e-asan: sanitizer reports:"
+		cat "$rep"/* | grep -E 'ERROR|SUMMARY|runtime error|#[0-9] ' | head -40 | sed 's/^/    /'
+		echo "0 1 0" >> "$RES"
+	else
+		echo "ok   e2e-asan: no ASan, LeakSanitizer or UBSan report"
+		echo "1 0 0" >> "$RES"
+	fi
+}
+
 case $mode in
 unit)      run_unit unit "$@" ;;
 unit-asan) run_unit asan "$@" ;;
 e2e)       run_e2e ;;
-all)       run_unit unit "$@"; run_e2e ;;
+all)       run_unit unit "$@"; run_e2e; run_e2e_asan ;;
 *)         echo "usage: run.sh unit|unit-asan|e2e|all [bins]" >&2; exit 2 ;;
 esac
 
