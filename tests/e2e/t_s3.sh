@@ -101,22 +101,31 @@ start_helper FAULT_PORT "$T/fault.out" python3 "$TOP/tests/e2e/faultproxy.py" \
 mk_ca() { # NAME
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	    -keyout "$T/$1.key" -out "$T/$1.pem" -days 2 -subj "/CN=$1" \
-	    >/dev/null 2>&1
+	    >>"$T/openssl.log" 2>&1
 }
-mk_ca testca && mk_ca wrongca &&
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/srv.key" -out "$T/srv.csr" -subj "/CN=127.0.0.1" \
-    >/dev/null 2>&1 &&
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$T/srv.ext" &&
-openssl x509 -req -in "$T/srv.csr" -CA "$T/testca.pem" -CAkey "$T/testca.key" \
-    -CAcreateserial -out "$T/srv.pem" -days 2 -extfile "$T/srv.ext" \
-    >/dev/null 2>&1
+mk_certs() {
+	mk_ca testca && mk_ca wrongca &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/srv.key" -out "$T/srv.csr" -subj "/CN=127.0.0.1" \
+	    >>"$T/openssl.log" 2>&1 &&
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$T/srv.ext" &&
+	openssl x509 -req -in "$T/srv.csr" -CA "$T/testca.pem" \
+	    -CAkey "$T/testca.key" -CAcreateserial -out "$T/srv.pem" -days 2 \
+	    -extfile "$T/srv.ext" >>"$T/openssl.log" 2>&1
+}
+mk_certs || mk_certs || cat "$T/openssl.log"
 check "test CA and server certificate made with openssl" [ -s "$T/srv.pem" ]
 start_helper TLS_PORT "$T/tls.out" python3 "$TOP/tests/e2e/tlsproxy.py" 0 \
     "$T/srv.pem" "$T/srv.key" 127.0.0.1 "$MOTO_PORT"
 : > "$T/proxy.log"
 start_helper PROXY_PORT "$T/proxy.out" python3 \
     "$TOP/tests/e2e/connectproxy.py" 0 "$T/proxy.log" "proxyuser:proxypass"
+start_helper IMDS_PORT "$T/imds.out" python3 "$TOP/tests/e2e/fakeimds.py" \
+    0 "$(sed -n 's/^CDAGENT_S3_AK=//p' "$T/setup.env")" \
+    "$(sed -n 's/^CDAGENT_S3_SK=//p' "$T/setup.env")" us-east-1
+start_helper IMDS1_PORT "$T/imds1.out" python3 "$TOP/tests/e2e/fakeimds.py" \
+    0 "$(sed -n 's/^CDAGENT_S3_AK=//p' "$T/setup.env")" \
+    "$(sed -n 's/^CDAGENT_S3_SK=//p' "$T/setup.env")" us-east-1 v1only
 check "helpers listening" [ -n "$FAULT_PORT" ] && [ -n "$TLS_PORT" ] && \
     [ -n "$PROXY_PORT" ]
 
@@ -134,6 +143,8 @@ CDAGENT_S3_CA=$T/testca.pem CDAGENT_S3_WRONG_CA=$T/wrongca.pem \
 CDAGENT_S3_PROXY=http://proxyuser:proxypass@127.0.0.1:$PROXY_PORT \
 CDAGENT_S3_PROXY_LOG=$T/proxy.log \
 CDAGENT_S3_TMP=$T/work \
+CDAGENT_S3_IMDS=http://127.0.0.1:$IMDS_PORT \
+CDAGENT_S3_IMDS_V1=http://127.0.0.1:$IMDS1_PORT \
     "$LIVE" >"$T/live.log" 2>&1
 rc=$?
 sed 's/^/    /' "$T/live.log"

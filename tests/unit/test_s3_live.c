@@ -614,6 +614,57 @@ test_live_tls_proxy(void **state)
 	assert_null(strstr(e.msg, "proxypass"));
 }
 
+/* IMDS credentials (fakeimds.py hands out the moto key) used for a fetch */
+static void
+imds_fetch(const char *imds, unsigned flags, int want)
+{
+	struct creds_provider *p = NULL;
+	struct creds c;
+	struct buf region = BUF_INIT(64);
+	struct s3_fetch_req rq;
+	struct s3_fetch_stats st;
+	struct err e = ERR_INIT;
+
+	setenv("CDAGENT_IMDS_ENDPOINT", imds, 1);
+	unsetenv("AWS_REGION");
+	assert_int_equal(creds_provider_new(&p, NULL, CREDS_IMDS | flags, L.h,
+	    &e), 0);
+	assert_int_equal(creds_get(p, &c, &e), want);
+	if (want != 0) {
+		print_message("imds: %s\n", e.msg);
+		goto out;
+	}
+	assert_string_equal(c.source, "imds");
+	assert_true(c.expires_ms > 0);
+	assert_int_equal(creds_region(p, &region, &e), 0);
+	assert_string_equal(buf_cstr(&region), "us-east-1");
+	rq = req(L.ep, L.bucket, L.key);
+	rq.creds = &c;
+	if (s3_fetch(&rq, L.dst, &st, &e) != 0)
+		fail_msg("%s", e.msg);
+	creds_release(&c);
+ out:
+	creds_provider_free(p);
+	buf_release(&region);
+	unsetenv("CDAGENT_IMDS_ENDPOINT");
+}
+
+static void
+test_live_imds(void **state)
+{
+	const char *v2 = getenv("CDAGENT_S3_IMDS"),
+	    *v1 = getenv("CDAGENT_S3_IMDS_V1");
+
+	(void)state;
+	NEED_LIVE();
+	if (v2 == NULL || v1 == NULL)
+		skip();
+	put_plain(L.obj, L.objlen);
+	imds_fetch(v2, 0, 0);
+	imds_fetch(v1, 0, 0);			/* falls back to IMDSv1 */
+	imds_fetch(v1, CREDS_NO_IMDS_V1, AG_ENET);	/* unless disabled */
+}
+
 int
 main(void)
 {
@@ -630,6 +681,7 @@ main(void)
 		cmocka_unit_test(test_live_resume),
 		cmocka_unit_test(test_live_changed),
 		cmocka_unit_test(test_live_tls_proxy),
+		cmocka_unit_test(test_live_imds),
 	};
 	int r;
 
