@@ -1188,6 +1188,11 @@ appspec_parse(struct appspec **out, const char *text, size_t len,
 	    (r = parse_perms(&ps, as, root)) != 0)
 		goto out;
 	if (ps.nerr > 0) {
+		/* with a problems list, the rest is still worth checking */
+		if (problems != NULL) {
+			*out = as;
+			as = NULL;	/* transferred */
+		}
 		r = AG_EINVAL;
 		goto out;
 	}
@@ -1272,13 +1277,14 @@ appspec_load(struct appspec **out, const char *archive_dir,
 			r = err_set(e, AG_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = appspec_parse(&as, text.ptr != NULL ? text.ptr : "",
-	    text.len, rel, want_os, problems, e)) != 0)
+	r = appspec_parse(&as, text.ptr != NULL ? text.ptr : "", text.len,
+	    rel, want_os, problems, e);
+	if (as == NULL)
 		goto out;
 	free(as->path);
 	as->path = path;
 	path = NULL;	/* transferred */
-	*out = as;
+	*out = as;	/* with r != 0 only when problems is non-NULL */
  out:
 	free(path);
 	free(want);

@@ -90,7 +90,9 @@ struct appspec {
  * messages only. want_os is the `os` value this host accepts ("linux").
  * When problems is non-NULL, parsing goes on after a validation error and
  * every problem found is pushed there (for `cdagent validate`); the return
- * value is still the first error. On success *out owns a new appspec.
+ * value is still the first error, and *out may then hold what did parse
+ * (the invalid entries left out) so the caller can check the rest. On
+ * success *out owns a new appspec.
  */
 int appspec_parse(struct appspec **out, const char *text, size_t len,
     const char *filename, const char *want_os, struct strv *problems,

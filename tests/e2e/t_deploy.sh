@@ -294,3 +294,43 @@ check "crash: all files installed" [ "$(ls "$T/crashdest" | wc -l)" -eq 2000 ]
 check "http location refused" [ $? -ne 0 ] && has "https"
 "$CDAGENT" deploy -c "$CONF" -l "$B" -e AfterInstall,DownloadBundle >"$T/out" 2>&1
 check "events: hook before DownloadBundle refused" [ $? -eq 2 ]
+
+# ---- retention: max_revisions ------------------------------------------------
+cp "$CONF" "$T/agent-ret.yml"; echo ":max_revisions: 2" >> "$T/agent-ret.yml"
+hookbundle "$T/ret" "true"
+n=0; while [ $n -lt 5 ]; do
+	"$CDAGENT" deploy -c "$T/agent-ret.yml" -g ret -l "$T/ret" >"$T/out" 2>&1 || fail "retention: deployment $n"
+	n=$((n + 1)); sleep 0.05
+done
+check "retention: at most max_revisions deployment dirs kept" [ "$(ls "$ROOT/ret" | wc -l)" -le 2 ]
+check "retention: the last successful one is kept" [ -d "$(cat "$ROOT/deployment-instructions/ret_last_successful_install")" ]
+
+# ---- validate: every problem, not just the first -----------------------------
+VB=$T/val; newbundle "$VB"
+cat >> "$VB/appspec.yml" <<EOF2
+files:
+  - source: missing-dir
+    destination: /tmp/x
+permissions:
+  - object: /tmp/x
+    mode: 0999
+    owner: no-such-owner-xyz
+hooks:
+  AfterInstall:
+    - location: scripts/missing.sh
+      runas: no-such-runas-xyz
+    - location: scripts/ok.sh
+      timeout: 0
+EOF2
+"$CDAGENT" validate "$VB" >"$T/out" 2>&1; rc=$?
+check "validate: bad bundle exits 1" [ $rc -eq 1 ]
+check "validate: names the bad timeout" has "timeout"
+check "validate: names the bad mode" has "mode"
+check "validate: names the missing source" has "source missing-dir does not exist"
+check "validate: names the missing script" has "script scripts/missing.sh does not exist"
+check "validate: names the unknown runas user" has "unknown user no-such-runas-xyz"
+check "validate: names the unknown owner" has "unknown user no-such-owner-xyz"
+check "validate: counts them" has "7 problems found"
+"$CDAGENT" validate "$T/good.tgz" >"$T/out" 2>&1; rc=$?
+check "validate: good archive exits 0" [ $rc -eq 0 ] || show
+check "validate: says valid" has "valid"
