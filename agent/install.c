@@ -187,37 +187,6 @@ path_child(const char *dir, const char *name)
 	return buf_detach(&b);
 }
 
-/*
- * The simple glob of §6.5: '*' is any run, everything else literal, and a
- * name containing '/' never matches. appspec.c exports the same matcher as
- * appspec_glob_match(); this copy keeps install independent of the parser
- * (XXX: switch to the shared one once appspec.c has landed).
- */
-static int
-glob_match(const char *g, const char *s)
-{
-	const char *star = NULL, *ss = NULL;
-
-	if (strchr(s, '/') != NULL)
-		return 0;
-	while (*s != '\0') {
-		if (*g == '*') {
-			star = g++;
-			ss = s;
-		} else if (*g == *s) {
-			g++;
-			s++;
-		} else if (star != NULL) {
-			g = star + 1;
-			s = ++ss;
-		} else
-			return 0;
-	}
-	while (*g == '*')
-		g++;
-	return *g == '\0';
-}
-
 /* ---- the plan ----------------------------------------------------------- */
 
 static size_t
@@ -807,10 +776,10 @@ perm_matches(const struct appspec_perm *pm, const char *base, size_t blen,
 		return 0;
 	rel = dst + blen;
 	if (pm->pattern != NULL && strcmp(pm->pattern, "**") != 0 &&
-	    !glob_match(pm->pattern, rel))
+	    !appspec_glob_match(pm->pattern, rel))
 		return 0;
 	for (j = 0; j < pm->n_except; j++)
-		if (glob_match(pm->except[j], rel))
+		if (appspec_glob_match(pm->except[j], rel))
 			return 0;
 	return 1;
 }
