@@ -91,7 +91,7 @@ build/$(1)/tests/%: build/obj/$(1)/tests/%.o build/obj/$(1)/libagent.a
 	@mkdir -p $$(@D)
 	$(Q)$$($(1)_CC) $$($(1)_LDFLAGS) -o $$@ $$< build/obj/$(1)/libagent.a $$($(1)_LIB) $$(DEPLIBS) -lcmocka
 
--include $$($(1)_OBJS:.o=.d)
+-include $$($(1)_OBJS:.o=.d) $$(patsubst tests/unit/%.c,build/obj/$(1)/tests/%.d,$$(TEST_SRCS))
 endef
 $(foreach f,musl dev asan,$(eval $(call FLAVOUR,$(f))))
 
