@@ -505,7 +505,12 @@ reg_parse_env(struct reg_opts *o, const char *text, const char *path,
 			goto out;
 		}
 		*eq = '\0';
+		for (n = strlen(k); n > 0 && (k[n - 1] == ' ' ||
+		    k[n - 1] == '\t'); n--)
+			k[n - 1] = '\0';
 		v = eq + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
 		vn = strlen(v);
 		while (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
 			v[--vn] = '\0';
