@@ -224,3 +224,14 @@ if [ "$RC" -eq 0 ]; then ok "shared credentials file with --profile"; else fail 
 check "register --help" sh -c "'$CDAGENT' register --help | grep -q -- --create-iam-user"
 check "deregister --help" sh -c "'$CDAGENT' deregister --help | grep -q -- --delete-iam-user"
 check "every request was signed and valid" sh -c "! grep -q '\"status\": 403\\|ValidationE' '$T/tr.jsonl'"
+
+# operator session credentials (AWS_SESSION_TOKEN signed and sent)
+start_fake --session-token "op-session-token/123=="
+rm -f "$ONP"
+AWS_ACCESS_KEY_ID=$OPAK AWS_SECRET_ACCESS_KEY=$OPSK AWS_SESSION_TOKEN="op-session-token/123==" \
+	reg --instance-name tok-1 --region us-east-1 --iam-session-arn "$SARN" \
+	--credentials-file "$T/session-creds"
+if [ "$RC" -eq 0 ]; then ok "operator session token"; else fail "operator session token (rc $RC)"; show; fi
+AWS_ACCESS_KEY_ID=$OPAK AWS_SECRET_ACCESS_KEY=$OPSK \
+	dereg
+check "operator without the session token is refused (rc $RC)" sh -c "[ $RC -eq 1 ] && [ -e '$ONP' ]"
