@@ -1624,6 +1624,20 @@ do_deregister(struct reg_ctx *c, const char *name, const char *conf_arn,
 	svc_arn = json_string_value(json_object_get(ii, "iamUserArn"));
 	if (svc_arn != NULL)
 		arn = svc_arn;
+	/* refuse before changing anything */
+	if (delete_iam_user) {
+		if (arn == NULL || reg_check_user_arn(arn, NULL) != 0) {
+			r = err_set(e, AG_EINVAL, "instance %s has no IAM user "
+			    "to delete (drop --delete-iam-user)", name);
+			goto out;
+		}
+		if (strstr(arn, ":user" REG_IAM_PATH) == NULL) {
+			r = err_set(e, AG_EINVAL, "IAM user %s was not made by "
+			    "register (not under %s); drop --delete-iam-user",
+			    arn, REG_IAM_PATH);
+			goto out;
+		}
+	}
 	tags = json_object_get(ii, "tags");
 	if (json_is_array(tags) && json_array_size(tags) > 0) {
 		if ((r = cd_call(c, "RemoveTagsFromOnPremisesInstances",
@@ -1638,20 +1652,8 @@ do_deregister(struct reg_ctx *c, const char *name, const char *conf_arn,
 	    "instanceName", name), NULL, e)) != 0)
 		goto out;
 	say(c->what, "deregistered instance %s", name);
-	if (delete_iam_user) {
-		if (arn == NULL || reg_check_user_arn(arn, NULL) != 0) {
-			r = err_set(e, AG_EPROTO, "instance %s has no IAM user "
-			    "to delete", name);
-			goto out;
-		}
-		if (strstr(arn, ":user" REG_IAM_PATH) == NULL) {
-			r = err_set(e, AG_EPROTO, "IAM user %s was not made by "
-			    "register (not under %s); not deleted", arn,
-			    REG_IAM_PATH);
-			goto out;
-		}
+	if (delete_iam_user)
 		r = delete_user(c, arn, e);
-	}
  out:
 	json_decref(info);
 	return r;

@@ -146,6 +146,10 @@ check "session mode: no keys in the config" sh -c "! grep -q aws_secret_access_k
 reg --force --instance-name host-3 --region us-east-1 --iam-session-arn "${SARN}b" \
 	--credentials-file "$T/session-creds"
 check "session mode: --force overwrites (rc $RC)" grep -q "instance_name: 'host-3'" "$ONP"
+dereg --delete-iam-user
+check "session mode: --delete-iam-user refused before any change (rc $RC)" \
+	sh -c "[ $RC -eq 1 ] && [ -e '$ONP' ] && grep -q 'no IAM user' '$T/out'"
+check "session mode: still registered" state "'host-3' in s['instances'] and s['ops'].get('DeregisterOnPremisesInstance') == 1"
 
 # ---- --create-iam-user, then deregister --delete-iam-user ------------------------
 start_fake
