@@ -32,6 +32,9 @@
 #include "util.h"
 #include "banned.h"
 
+/* A GitHub access token for private repositories (no flag: argv is public). */
+#define GH_TOKEN_ENV "CDAGENT_GITHUB_TOKEN"
+
 static const char deploy_usage[] =
 "usage: cdagent deploy [-c CONFIG] [-l LOCATION] [-t TYPE] [-b BEHAVIOR]\n"
 "                      [-g GROUP_ID] [-d GROUP_NAME] [-a APPLICATION]\n"
@@ -57,6 +60,9 @@ static const char deploy_usage[] =
 "                              built-in defaults when that file is absent)\n"
 "  -A, --appspec-filename NAME (default appspec.yml, then appspec.yaml)\n"
 "  -q, --quiet                 no progress, only the result\n"
+"\n"
+"A GitHub location may be a private repository: put the access token in\n"
+"the environment variable " GH_TOKEN_ENV ".\n"
 "\n"
 "Exit status: 0 deployed, 1 the deployment failed, 2 bad usage.\n";
 
@@ -116,9 +122,11 @@ ui_script(void *ctx, const char *location, int64_t elapsed_ms, int done)
 }
 
 /*
- * What a remote revision needs: an HTTP client and credentials. The
- * developer tool takes them from the on-premises config when readable,
- * else the standard environment variables, else instance metadata.
+ * What a remote revision needs: an HTTP client, and for S3 credentials and
+ * a region. The developer tool takes those from the on-premises config
+ * when readable, else the standard environment variables, else instance
+ * metadata. A GitHub revision needs the HTTP client only, so it works on
+ * a host with no AWS identity at all.
  */
 struct remote {
 	struct http *http;
@@ -139,7 +147,8 @@ remote_release(struct remote *rm)
 }
 
 static int
-remote_init(const struct config *c, struct remote *rm, struct err *e)
+remote_init(const struct config *c, int need_aws, struct remote *rm,
+    struct err *e)
 {
 	struct http_opts ho;
 	int r;
@@ -150,6 +159,8 @@ remote_init(const struct config *c, struct remote *rm, struct err *e)
 	ho.control_plane_proxy_uri = c->control_plane_proxy_uri;
 	ho.storage_proxy_uri = c->storage_proxy_uri;
 	ho.low_speed_time_s = c->http_read_timeout;
+	if (!need_aws)
+		return http_new(&rm->http, &ho, e);
 	if (onprem_load(&rm->op, c->on_premises_config_file, e) == 0)
 		rm->have_op = 1;
 	else
@@ -460,6 +471,7 @@ cmd_deploy(int argc, char **argv)
 	struct err e = ERR_INIT;
 	json_t *spec = NULL, *rev = NULL, *all = NULL;
 	char id[32], why[256], *json = NULL, *ddir = NULL, *logp;
+	const char *gh_token;
 	int c, explicit_cfg = 0, rc = CLI_EXIT_USAGE, conf_ok = 0;
 	size_t i;
 
@@ -575,13 +587,23 @@ cmd_deploy(int argc, char **argv)
 
 	memset(&x, 0, sizeof(x));
 	if (ds->rev == REV_S3 || ds->rev == REV_GITHUB) {
-		if (remote_init(&conf, &rem, &e) != 0) {
+		if (remote_init(&conf, ds->rev == REV_S3, &rem, &e) != 0) {
 			cli_errorf("%s", e.msg);
 			goto out;
 		}
 		x.http = rem.http;
 		x.creds = rem.creds;
-		x.region = buf_cstr(&rem.region);
+		x.region = rem.creds != NULL ? buf_cstr(&rem.region) : NULL;
+	}
+	if (ds->rev == REV_GITHUB && (gh_token = getenv(GH_TOKEN_ENV)) != NULL &&
+	    *gh_token != '\0') {
+		/* the spec's GitHubAccessToken; kept out of the hooks' env */
+		util_free_secret(ds->gh_token);
+		if ((ds->gh_token = strdup(gh_token)) == NULL) {
+			cli_errorf("out of memory");
+			goto out;
+		}
+		unsetenv(GH_TOKEN_ENV);
 	}
 	x.cfg = &conf;
 	x.local = 1;

@@ -20,6 +20,7 @@
 #include "deployspec.h"
 #include "err.h"
 #include "executor.h"
+#include "github.h"
 #include "hooks.h"
 #include "install.h"
 #include "log.h"
@@ -53,7 +54,7 @@ static const char *const secret_env[] = {
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
 	"AWS_SECURITY_TOKEN", "AWS_ACCESS_KEY", "AWS_SECRET_KEY",
 	"AWS_CREDENTIAL_FILE", "AWS_CREDENTIALS_FILE",
-	"AWS_CONTAINER_AUTHORIZATION_TOKEN",
+	"AWS_CONTAINER_AUTHORIZATION_TOKEN", "CDAGENT_GITHUB_TOKEN",
 };
 
 int
@@ -356,6 +357,30 @@ fetch_s3(const struct exec_ctx *x, const struct deployspec *ds,
 	return r;
 }
 
+/* §12.2: the commit's archive from the GitHub API, redirects followed. */
+static int
+fetch_github(const struct exec_ctx *x, const struct deployspec *ds,
+    const char *bundle, struct err *e)
+{
+	struct github_fetch_req rq;
+	struct github_fetch_stats st;
+	int r;
+
+	if (x->http == NULL)
+		return err_set(e, AG_EINVAL, "GitHub revision: no HTTP client "
+		    "configured");
+	memset(&rq, 0, sizeof(rq));
+	if ((r = github_format_from_bundle_type(ds->bundle_type, &rq.format,
+	    e)) != 0)
+		return r;
+	rq.account = ds->gh_account;
+	rq.repo = ds->gh_repo;
+	rq.commit = ds->gh_commit;
+	rq.token = ds->gh_token;
+	rq.http = x->http;
+	return github_fetch(&rq, bundle, &st, e);
+}
+
 static int
 fetch_bundle(const struct exec_ctx *x, const struct deployspec *ds,
     const char *bundle, struct err *e)
@@ -368,8 +393,7 @@ fetch_bundle(const struct exec_ctx *x, const struct deployspec *ds,
 	case REV_S3:
 		return fetch_s3(x, ds, bundle, e);
 	case REV_GITHUB:
-		return err_set(e, AG_ENOTSUP, "GitHub revisions are not "
-		    "supported by this build yet");
+		return fetch_github(x, ds, bundle, e);
 	case REV_LOCAL_DIR:
 		break;
 	}
