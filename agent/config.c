@@ -382,6 +382,7 @@ onprem_load(struct onprem *o, const char *path, struct err *e)
 		    offsetof(struct onprem, aws_credentials_file) },
 		{ "region", offsetof(struct onprem, region) },
 		{ "machine_id", offsetof(struct onprem, machine_id) },
+		{ "instance_name", offsetof(struct onprem, instance_name) },
 	};
 	struct buf text = BUF_INIT(CONFIG_MAX_BYTES);
 	struct strv seen = STRV_INIT;
@@ -487,5 +488,6 @@ onprem_release(struct onprem *o)
 	free(o->aws_credentials_file);
 	free(o->region);
 	free(o->machine_id);
+	free(o->instance_name);
 	memset(o, 0, sizeof(*o));
 }

@@ -91,6 +91,7 @@ struct onprem {
 	char *aws_credentials_file;	/* owned, session mode */
 	char *region;			/* owned */
 	char *machine_id;		/* owned: /etc/machine-id when written */
+	char *instance_name;		/* owned: as registered, or NULL */
 };
 
 /*

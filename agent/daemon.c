@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "config.h"
 #include "cp.h"
 #include "creds.h"
@@ -850,6 +851,46 @@ check_machine_id(const struct agent *ag, struct err *e)
 	return r;
 }
 
+/*
+ * First boot of a golden image: when register.env sits beside the
+ * on-premises config and that config does not exist yet, register the host
+ * with it first (`cdagent register --from-env`, which deletes the file on
+ * success).
+ */
+static int
+first_boot_register(const struct agent *ag, struct err *e)
+{
+	const char *onp = ag->conf.on_premises_config_file;
+	struct buf env = BUF_INIT(8192);
+	const char *slash = strrchr(onp, '/');
+	char *argv[6];
+	int rc, r = 0;
+
+	if (access(onp, F_OK) == 0)
+		return 0;
+	if (buf_addf(&env, "%.*s/register.env", slash ? (int)(slash - onp) :
+	    1, slash ? onp : ".") != 0) {
+		buf_release(&env);
+		return err_set(e, AG_ENOMEM, "out of memory");
+	}
+	if (access(buf_cstr(&env), F_OK) != 0)
+		goto out;
+	log_info("first boot: registering this host from %s", buf_cstr(&env));
+	argv[0] = (char *)"register";
+	argv[1] = (char *)"--from-env";
+	argv[2] = env.ptr;
+	argv[3] = (char *)"-c";
+	argv[4] = (char *)ag->config_path;
+	argv[5] = NULL;
+	if ((rc = cmd_register(5, argv)) != 0)
+		r = err_set(e, AG_EINVAL, "first-boot registration from %s "
+		    "failed (exit %d): see the messages above; the file is "
+		    "kept", buf_cstr(&env), rc);
+ out:
+	buf_release(&env);
+	return r;
+}
+
 /* §3.1: 10, 13, 17, 21, 27, 34, 44, 56, 71, 90 s for n = 1..10. */
 static int64_t
 backoff_ms(int n)
@@ -903,6 +944,7 @@ daemon_run(const struct daemon_opts *o)
 	sigaction(SIGPIPE, &sa, NULL);
 
 	if ((r = take_pid_lock(&ag, &lockfd, &pidfile, &e)) != 0 ||
+	    (r = first_boot_register(&ag, &e)) != 0 ||
 	    (r = load_identity(&ag, &e)) != 0 ||
 	    (r = client_init(&ag, &cl, &e)) != 0) {
 		log_error("cannot start: %s", e.msg);

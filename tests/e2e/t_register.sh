@@ -42,6 +42,7 @@ start_fake() { # start_fake [ARGS...]: (re)start fakeaws with fresh state
 :root_dir: '$T/root'
 :log_dir: '$T/log'
 :on_premises_config_file: '$ONP'
+:pid_dir: '$T/pid'
 :codedeploy_endpoint: '$URL'
 :iam_endpoint: '$URL/'
 EOF2
@@ -223,6 +224,38 @@ printf '[default]\naws_access_key_id = wrong0000000000000\naws_secret_access_key
 reg --profile admin --instance-name prof-1 --region us-east-1 --iam-user-arn "$UARN" \
 	--access-key-id "$HOSTAK" --secret-access-key-file "$T/host.sk"
 if [ "$RC" -eq 0 ]; then ok "shared credentials file with --profile"; else fail "shared credentials file with --profile (rc $RC)"; show; fi
+
+# ---- first boot of a golden image: the service registers from register.env --
+rm -f "$ONP"
+start_fake
+cat > "$T/register.env" <<EOF2
+INSTANCE_NAME=golden-8
+REGION=us-east-1
+IAM_USER_ARN=$UARN
+ACCESS_KEY_ID=$HOSTAK
+SECRET_ACCESS_KEY=$HOSTSK
+AWS_ACCESS_KEY_ID=$OPAK
+AWS_SECRET_ACCESS_KEY='$OPSK'
+EOF2
+chmod 600 "$T/register.env"
+rm -f "$T/cp.port"
+bg_start "$T/fakecp2.log" python3 "$FCP/fakecp.py" --certs "$T/pki" --port 0 \
+	--port-file "$T/cp.port" --transcript "$T/cp2.jsonl" --poll-hold 0.2 \
+	--access-key "$HOSTAK" --secret-key "$HOSTSK"
+CP_PID=$BG_PID
+_i=0; while [ ! -s "$T/cp.port" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+cp "$T/agent.yml" "$T/agent-fb.yml"
+echo ":deploy_control_endpoint: 'https://127.0.0.1:$(cat "$T/cp.port")/'" >> "$T/agent-fb.yml"
+timeout 60 "$CDAGENT" run -c "$T/agent-fb.yml" --once >"$T/fb.log" 2>&1
+RC=$?
+check "first boot: run registers from register.env, then polls (rc $RC)" test "$RC" -eq 0
+check "first boot: registered with the service" state "'golden-8' in s['instances']"
+check "first boot: on-premises config written" test -s "$ONP"
+check "first boot: register.env deleted" test ! -e "$T/register.env"
+check "first boot: polled as the registered user" grep -q "\"HostIdentifier\": \"$UARN\"" "$T/cp2.jsonl"
+check "first boot: no unknown-key warning for the written config" sh -c "! grep -q 'unknown key' '$T/fb.log'"
+kill "$CP_PID" 2>/dev/null; wait "$CP_PID" 2>/dev/null
+rm -f "$ONP"
 
 # ---- help -------------------------------------------------------------------------------
 check "register --help" sh -c "'$CDAGENT' register --help | grep -q -- --create-iam-user"
