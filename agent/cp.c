@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "awsreq.h"
 #include "buf.h"
 #include "config.h"
 #include "cp.h"
@@ -17,7 +18,6 @@
 #include "http.h"
 #include "log.h"
 #include "platform.h"
-#include "sigv4.h"
 #include "util.h"
 #include "version.h"
 #include "banned.h"
@@ -25,7 +25,8 @@
 #define CP_BODY_MAX ((size_t)1 << 20)	/* replies are small */
 
 struct cp {
-	char *endpoint, *host, *path, *region;
+	struct awsreq_endpoint ep;	/* signing name = cp_signing_name() */
+	char *region;
 	int secure;
 	long read_timeout_s;
 	struct cp_transport tr;		/* the one in use */
@@ -93,88 +94,34 @@ cp_endpoint(const struct config *c, const char *region, struct buf *out,
 	return 0;
 }
 
-/* Split https://host[:port][/path] into host and path ("/" default). */
-static int
-split_url(const char *url, char **host, char **path, struct err *e)
-{
-	const char *p = strstr(url, "://"), *slash;
-
-	if (p == NULL || (strncmp(url, "https://", 8) != 0 &&
-	    strncmp(url, "http://", 7) != 0))
-		return err_set(e, AG_EINVAL, "control plane endpoint '%s' is "
-		    "not an http(s) URL", url);
-	p += 3;
-	slash = strchr(p, '/');
-	*host = slash ? strndup(p, (size_t)(slash - p)) : strdup(p);
-	*path = strdup(slash ? slash : "/");
-	if (*host == NULL || *path == NULL || **host == '\0')
-		return err_set(e, AG_EINVAL, "control plane endpoint '%s' has "
-		    "no host", url);
-	return 0;
-}
-
 /* The default transport: SigV4 over http.c. */
 static int
 sigv4_post(void *arg, const char *target, const char *body, size_t len,
     long timeout_ms, struct cp_reply *reply, struct err *e)
 {
 	struct cp *c = arg;
-	struct sigv4_header sh[2];
-	struct sigv4_req rq;
-	struct sigv4_out so;
-	struct creds cr;
-	struct http_req hr;
 	struct http_resp resp;
-	struct strv hdrs = STRV_INIT;
+	struct awsreq rq;
+	struct creds cr;
+	char vh[128];
 	int r;
 
 	memset(&cr, 0, sizeof(cr));
-	sigv4_out_init(&so);
 	http_resp_init(&resp, CP_BODY_MAX);
 	if ((r = creds_get(c->creds, &cr, e)) != 0)
 		goto out;
-	sh[0].name = "Content-Type";
-	sh[0].value = "application/x-amz-json-1.1";
-	sh[1].name = "X-Amz-Target";
-	sh[1].value = target;
+	snprintf(vh, sizeof(vh), "x-amz-codedeploy-agent-version: %s",
+	    version_agent_string());
 	memset(&rq, 0, sizeof(rq));
-	rq.method = "POST";
-	rq.host = c->host;
-	rq.path = c->path;
-	rq.headers = sh;
-	rq.nheaders = 2;
+	rq.content_type = "application/x-amz-json-1.1";
+	rq.target = target;
+	rq.extra_header = vh;
 	rq.body = body;
 	rq.body_len = len;
-	rq.region = c->region;
-	rq.service = cp_signing_name(c->secure);
-	rq.flags = SIGV4_CONTENT_SHA256;
-	if ((r = sigv4_sign(&rq, &(struct sigv4_creds){ cr.access_key_id,
-	    cr.secret_access_key, cr.session_token }, plat_time_ms() / 1000,
-	    &so, e)) != 0)
-		goto out;
-	if (strv_push(&hdrs, "Content-Type: application/x-amz-json-1.1") ||
-	    strv_pushf(&hdrs, "X-Amz-Target: %s", target) ||
-	    strv_pushf(&hdrs, "X-Amz-Date: %s", so.amz_date) ||
-	    strv_pushf(&hdrs, "X-Amz-Content-Sha256: %s", so.content_sha256) ||
-	    strv_pushf(&hdrs, "x-amz-codedeploy-agent-version: %s",
-	    version_agent_string()) ||
-	    (cr.session_token != NULL && strv_pushf(&hdrs,
-	    "X-Amz-Security-Token: %s", cr.session_token)) ||
-	    strv_pushf(&hdrs, "Authorization: %s",
-	    buf_cstr(&so.authorization))) {
-		r = err_set(e, AG_ENOMEM, "out of memory");
-		goto out;
-	}
-	memset(&hr, 0, sizeof(hr));
-	hr.method = "POST";
-	hr.url = c->endpoint;
-	hr.dest = HTTP_DEST_CONTROL;
-	hr.headers = (const char *const *)hdrs.v;
-	hr.body = body;
-	hr.body_len = len;
-	hr.timeout_ms = timeout_ms;
-	hr.max_attempts = 1;
-	r = http_do(c->http, &hr, &resp, e);
+	rq.timeout_ms = timeout_ms;
+	rq.max_attempts = 1;
+	rq.dest = HTTP_DEST_CONTROL;
+	r = awsreq_post(c->http, &c->ep, &cr, &rq, &resp, e);
 	reply->status = resp.status;
 	snprintf(reply->date, sizeof(reply->date), "%s", resp.date);
 	if (resp.status != 0) {
@@ -187,12 +134,7 @@ sigv4_post(void *arg, const char *target, const char *body, size_t len,
 		r = 0;	/* an HTTP answer: the caller reads the status */
 	}
  out:
-	/* the header strings hold the signature and token */
-	for (size_t i = 0; i < hdrs.n; i++)
-		util_wipe(hdrs.v[i], strlen(hdrs.v[i]));
-	strv_release(&hdrs);
 	http_resp_release(&resp);
-	sigv4_out_release(&so);
 	creds_release(&cr);
 	return r;
 }
@@ -210,12 +152,13 @@ cp_new(struct cp **out, const struct cp_opts *o, struct err *e)
 	c->read_timeout_s = o->read_timeout_s > 0 ? o->read_timeout_s : 80;
 	c->http = o->http;
 	c->creds = o->creds;
-	if ((c->endpoint = strdup(o->endpoint)) == NULL ||
-	    (c->region = strdup(o->region ? o->region : "")) == NULL) {
+	if ((c->region = strdup(o->region ? o->region : "")) == NULL) {
 		cp_free(c);
 		return err_set(e, AG_ENOMEM, "out of memory");
 	}
-	if ((r = split_url(c->endpoint, &c->host, &c->path, e)) != 0) {
+	if ((r = awsreq_endpoint_set(&c->ep, o->endpoint, c->region,
+	    cp_signing_name(c->secure), e)) != 0) {
+		err_prefix(e, "control plane");
 		cp_free(c);
 		return r;
 	}
@@ -234,9 +177,7 @@ cp_free(struct cp *c)
 {
 	if (c == NULL)
 		return;
-	free(c->endpoint);
-	free(c->host);
-	free(c->path);
+	awsreq_endpoint_release(&c->ep);
 	free(c->region);
 	free(c);
 }

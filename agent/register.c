@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "awsreq.h"
 #include "buf.h"
 #include "cli.h"
 #include "config.h"
@@ -707,124 +708,44 @@ operator_creds(const struct reg_opts *o, struct creds *out, struct err *e)
 
 /* ---- API calls ----------------------------------------------------------- */
 
-struct endpoint {
-	char *url, *host, *path;	/* owned */
-	const char *region;		/* signing region */
-	const char *service;		/* signing name */
-};
-
 struct reg_ctx {
 	struct http *http;
 	struct creds op;		/* the operator's, never the host's */
-	struct endpoint cd, iam;
+	struct awsreq_endpoint cd, iam;
 	const char *what;		/* "register" / "deregister" */
 };
 
-static void
-endpoint_release(struct endpoint *ep)
-{
-	free(ep->url);
-	free(ep->host);
-	free(ep->path);
-	memset(ep, 0, sizeof(*ep));
-}
-
-static int
-endpoint_set(struct endpoint *ep, const char *url, const char *region,
-    const char *service, struct err *e)
-{
-	const char *p, *slash;
-
-	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
-		return err_set(e, AG_EINVAL, "endpoint '%s' is not an "
-		    "http(s) URL", url);
-	p = strstr(url, "://") + 3;
-	slash = strchr(p, '/');
-	ep->url = strdup(url);
-	ep->host = slash ? strndup(p, (size_t)(slash - p)) : strdup(p);
-	ep->path = strdup(slash ? slash : "/");
-	if (ep->url == NULL || ep->host == NULL || ep->path == NULL)
-		return err_set(e, AG_ENOMEM, "out of memory");
-	if (*ep->host == '\0' || strpbrk(ep->host, "?#@") != NULL ||
-	    strchr(ep->path, '?') != NULL)
-		return err_set(e, AG_EINVAL, "endpoint '%s': want "
-		    "https://host[:port][/path]", url);
-	ep->region = region;
-	ep->service = service;
-	return 0;
-}
-
 /* Sign and POST body; the reply (any status) in *status and reply. */
 static int
-api_post(struct reg_ctx *c, const struct endpoint *ep, const char *ctype,
-    const char *target, const char *body, struct buf *reply, long *status,
-    struct err *e)
+api_post(struct reg_ctx *c, const struct awsreq_endpoint *ep,
+    const char *ctype, const char *target, const char *body,
+    struct buf *reply, long *status, struct err *e)
 {
-	struct sigv4_header sh[2];
-	struct sigv4_req rq;
-	struct sigv4_out so;
-	struct http_req hr;
 	struct http_resp resp;
-	struct strv hdrs = STRV_INIT;
-	size_t i;
+	struct awsreq rq;
+	char ua[128];
 	int r;
 
-	sigv4_out_init(&so);
 	http_resp_init(&resp, REG_BODY_MAX);
-	sh[0].name = "Content-Type";
-	sh[0].value = ctype;
-	sh[1].name = "X-Amz-Target";
-	sh[1].value = target;
+	snprintf(ua, sizeof(ua), "User-Agent: %s", version_agent_string());
 	memset(&rq, 0, sizeof(rq));
-	rq.method = "POST";
-	rq.host = ep->host;
-	rq.path = ep->path;
-	rq.headers = sh;
-	rq.nheaders = target != NULL ? 2 : 1;
+	rq.content_type = ctype;
+	rq.target = target;
+	rq.extra_header = ua;
 	rq.body = body;
 	rq.body_len = strlen(body);
-	rq.region = ep->region;
-	rq.service = ep->service;
-	rq.flags = SIGV4_CONTENT_SHA256;
-	if ((r = sigv4_sign(&rq, &(struct sigv4_creds){ c->op.access_key_id,
-	    c->op.secret_access_key, c->op.session_token },
-	    plat_time_ms() / 1000, &so, e)) != 0)
-		goto out;
-	if (strv_pushf(&hdrs, "Content-Type: %s", ctype) ||
-	    (target != NULL && strv_pushf(&hdrs, "X-Amz-Target: %s",
-	    target)) ||
-	    strv_pushf(&hdrs, "X-Amz-Date: %s", so.amz_date) ||
-	    strv_pushf(&hdrs, "X-Amz-Content-Sha256: %s", so.content_sha256) ||
-	    strv_pushf(&hdrs, "User-Agent: cdagent/%s", version_agent_string()) ||
-	    (c->op.session_token != NULL && strv_pushf(&hdrs,
-	    "X-Amz-Security-Token: %s", c->op.session_token)) ||
-	    strv_pushf(&hdrs, "Authorization: %s",
-	    buf_cstr(&so.authorization))) {
-		r = err_set(e, AG_ENOMEM, "out of memory");
-		goto out;
-	}
-	memset(&hr, 0, sizeof(hr));
-	hr.method = "POST";
-	hr.url = ep->url;
-	hr.dest = HTTP_DEST_CONTROL;
-	hr.headers = (const char *const *)hdrs.v;
-	hr.body = body;
-	hr.body_len = rq.body_len;
-	hr.timeout_ms = 60 * 1000;
-	if ((r = http_do(c->http, &hr, &resp, e)) != 0)
+	rq.timeout_ms = 60 * 1000;
+	rq.dest = HTTP_DEST_CONTROL;
+	if ((r = awsreq_post(c->http, ep, &c->op, &rq, &resp, e)) != 0)
 		goto out;
 	*status = resp.status;
 	buf_reset(reply);
 	if (buf_add(reply, buf_cstr(&resp.body), resp.body.len) != 0)
 		r = err_set(e, AG_EPROTO, "reply too large");
  out:
-	for (i = 0; i < hdrs.n; i++)
-		util_wipe(hdrs.v[i], strlen(hdrs.v[i]));
-	strv_release(&hdrs);
 	/* IAM replies can carry a new secret key */
 	util_wipe(resp.body.ptr, resp.body.cap);
 	http_resp_release(&resp);
-	sigv4_out_release(&so);
 	return r;
 }
 
@@ -970,13 +891,13 @@ ctx_init(struct reg_ctx *c, const struct config *conf, const char *region,
 		goto out;
 	if ((r = reg_codedeploy_endpoint(region, conf->codedeploy_endpoint,
 	    &url, e)) != 0 ||
-	    (r = endpoint_set(&c->cd, buf_cstr(&url), region, "codedeploy",
-	    e)) != 0)
+	    (r = awsreq_endpoint_set(&c->cd, buf_cstr(&url), region,
+	    "codedeploy", e)) != 0)
 		goto out;
 	if ((r = reg_iam_endpoint(region, conf->iam_endpoint, &url,
 	    &iam_region, e)) != 0 ||
-	    (r = endpoint_set(&c->iam, buf_cstr(&url), iam_region, "iam",
-	    e)) != 0)
+	    (r = awsreq_endpoint_set(&c->iam, buf_cstr(&url), iam_region,
+	    "iam", e)) != 0)
 		goto out;
 	memset(&ho, 0, sizeof(ho));
 	ho.ca_bundle = conf->ca_bundle;
@@ -997,8 +918,8 @@ ctx_release(struct reg_ctx *c)
 {
 	http_free(c->http);
 	creds_release(&c->op);
-	endpoint_release(&c->cd);
-	endpoint_release(&c->iam);
+	awsreq_endpoint_release(&c->cd);
+	awsreq_endpoint_release(&c->iam);
 }
 
 /* ---- register ------------------------------------------------------------ */
