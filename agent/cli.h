@@ -22,6 +22,7 @@ int cmd_validate(int argc, char **argv);
 int cmd_image_prep(int argc, char **argv);
 int cmd_register(int argc, char **argv);	/* register.c */
 int cmd_deregister(int argc, char **argv);	/* register.c */
+int cmd_doctor(int argc, char **argv);		/* doctor.c */
 
 /* Print "cdagent: <msg>" on stderr, one line. */
 void cli_errorf(const char *fmt, ...)

@@ -20,7 +20,6 @@ struct command {
 
 static int cmd_run(int, char **);
 static int cmd_status(int, char **);
-static int cmd_doctor(int, char **);
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "poll the control plane and run deployments" },
@@ -55,19 +54,6 @@ cli_not_built(const char *name, const char *what)
 	cli_errorf("'%s' is not built into this release yet (%s)", name,
 	    what);
 	return CLI_EXIT_USAGE;
-}
-
-/* Shared --help handling for the subcommands that are not built yet. */
-static int
-not_built(int argc, char **argv, const char *usage, const char *what)
-{
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		printf("%s\n\nNot built into this release yet: %s.\n", usage,
-		    what);
-		return CLI_EXIT_OK;
-	}
-	return cli_not_built(argv[0], what);
 }
 
 static const char run_usage[] =
@@ -142,13 +128,6 @@ cmd_status(int argc, char **argv)
 		}
 	}
 	return daemon_status(path) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
-}
-
-static int
-cmd_doctor(int argc, char **argv)
-{
-	return not_built(argc, argv, "usage: cdagent doctor [-c CONFIG]",
-	    "network diagnostics");
 }
 
 static void
