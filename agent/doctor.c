@@ -288,6 +288,21 @@ date_skew(const char *date, int64_t *skew)
 	return 0;
 }
 
+/* The underlying error on its own line, folded to one line. */
+static void
+detail(const char *msg)
+{
+	const char *p;
+
+	fputs("         detail: ", stdout);
+	for (p = msg; *p != '\0'; p++)
+		if (*p != '\r' && *p != '\n')
+			putchar(*p);
+		else if (p[1] != '\0' && p[1] != ' ')
+			putchar(' ');
+	putchar('\n');
+}
+
 /* The HTTP layer: TLS handshake with the agent's CA, any status is fine. */
 static void
 check_http(struct doctor *d, const char *url, enum http_dest dest,
@@ -326,28 +341,32 @@ check_http(struct doctor *d, const char *url, enum http_dest dest,
 		    "the CA that signs it (a TLS-inspecting proxy's CA goes "
 		    "there too)", host, buf_cstr(&d->ca),
 		    ca_source_words(d->ca_src));
-		printf("         detail: %s\n", e.msg);
+		detail(e.msg);
 	} else if (strstr(e.msg, "cannot use CA bundle") != NULL) {
 		say(d, fail_mark(needed), "TLS: the CA bundle %s (from %s) "
 		    "cannot be used: is it PEM certificates?",
 		    buf_cstr(&d->ca), ca_source_words(d->ca_src));
-		printf("         detail: %s\n", e.msg);
+		detail(e.msg);
 	} else if (strstr(e.msg, "TLS handshake") != NULL) {
 		say(d, fail_mark(needed), "TLS: handshake with %s failed: is "
 		    "this an HTTPS port, or does a middlebox interfere?",
 		    host);
-		printf("         detail: %s\n", e.msg);
+		detail(e.msg);
+	} else if (strstr(e.msg, "response 407") != NULL) {
+		say(d, fail_mark(needed), "proxy: HTTP 407: the proxy refused "
+		    "the credentials: check user:password@ in the proxy URL");
+		detail(e.msg);
 	} else if (strstr(e.msg, "CONNECT") != NULL ||
 	    strstr(e.msg, "proxy") != NULL) {
 		say(d, fail_mark(needed), "proxy: the request through the "
 		    "proxy failed: check the proxy URL, its credentials and "
 		    "that it allows %s", host);
-		printf("         detail: %s\n", e.msg);
+		detail(e.msg);
 	} else if (r == AG_ETIMEOUT) {
 		say(d, fail_mark(needed), "%s: no answer within %d s: the "
 		    "server or a middlebox holds the connection", https ?
 		    "TLS/HTTP" : "HTTP", HTTP_TIMEOUT_MS / 1000);
-		printf("         detail: %s\n", e.msg);
+		detail(e.msg);
 	} else {
 		say(d, fail_mark(needed), "%s: %s", https ? "TLS/HTTP" : "HTTP",
 		    e.msg);
