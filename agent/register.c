@@ -1245,6 +1245,45 @@ opt_value(int argc, char **argv, int *i, const char *name, int *missing)
 	return argv[++*i];
 }
 
+/* A string option of reg_opts: --name VALUE or --name=VALUE. */
+struct field_opt {
+	const char *name;
+	size_t off;		/* offsetof(struct reg_opts, field) */
+};
+
+/*
+ * Store argv[*i] (and its value) in the field of o the table names.
+ * Returns 1 when taken, 0 when argv[*i] is none of them, or an AG_* code
+ * with e set (no value, given twice).
+ */
+static int
+take_field(struct reg_opts *o, const struct field_opt *tab, size_t n,
+    int argc, char **argv, int *i, struct err *e)
+{
+	const char *v;
+	char **field;
+	size_t k;
+	int missing = 0;
+
+	for (k = 0; k < n; k++) {
+		if ((v = opt_value(argc, argv, i, tab[k].name,
+		    &missing)) == NULL) {
+			if (missing)
+				return err_set(e, AG_EINVAL, "%s needs a value",
+				    tab[k].name);
+			continue;
+		}
+		field = (char **)(void *)((char *)o + tab[k].off);
+		if (*field != NULL)
+			return err_set(e, AG_EINVAL, "%s given twice",
+			    tab[k].name);
+		if ((*field = strdup(v)) == NULL)
+			return err_set(e, AG_ENOMEM, "out of memory");
+		return 1;
+	}
+	return 0;
+}
+
 /* Load the agent config: -c FILE, or the default file when present. */
 static int
 load_config(struct config *c, const char *path, struct err *e)
@@ -1268,6 +1307,24 @@ exit_for(int r)
 	return r == AG_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 }
 
+static const struct field_opt register_fields[] = {
+	{ "--instance-name", offsetof(struct reg_opts, instance_name) },
+	{ "--region", offsetof(struct reg_opts, region) },
+	{ "--iam-user-arn", offsetof(struct reg_opts, iam_user_arn) },
+	{ "--access-key-id", offsetof(struct reg_opts, access_key_id) },
+	{ "--secret-access-key-file",
+	    offsetof(struct reg_opts, secret_access_key_file) },
+	{ "--iam-session-arn", offsetof(struct reg_opts, iam_session_arn) },
+	{ "--credentials-file", offsetof(struct reg_opts, credentials_file) },
+	{ "--profile", offsetof(struct reg_opts, profile) },
+};
+
+static const struct field_opt deregister_fields[] = {
+	{ "--instance-name", offsetof(struct reg_opts, instance_name) },
+	{ "--region", offsetof(struct reg_opts, region) },
+	{ "--profile", offsetof(struct reg_opts, profile) },
+};
+
 int
 cmd_register(int argc, char **argv)
 {
@@ -1277,7 +1334,7 @@ cmd_register(int argc, char **argv)
 	struct err e = ERR_INIT;
 	struct buf text = BUF_INIT(REG_FILE_MAX);
 	const char *cpath = NULL, *from_env = NULL, *v, *onprem;
-	char *secret = NULL, **field;
+	char *secret = NULL;
 	int i, r, missing = 0, have_conf = 0, have_ctx = 0, status;
 	struct stat st;
 
@@ -1286,7 +1343,6 @@ cmd_register(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		field = NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(register_usage, stdout);
 			reg_opts_release(&o);
@@ -1329,42 +1385,13 @@ cmd_register(int argc, char **argv)
 					goto out;
 			continue;
 		}
-		if ((v = opt_value(argc, argv, &i, "--instance-name",
-		    &missing)) != NULL)
-			field = &o.instance_name;
-		else if ((v = opt_value(argc, argv, &i, "--region",
-		    &missing)) != NULL)
-			field = &o.region;
-		else if ((v = opt_value(argc, argv, &i, "--iam-user-arn",
-		    &missing)) != NULL)
-			field = &o.iam_user_arn;
-		else if ((v = opt_value(argc, argv, &i, "--access-key-id",
-		    &missing)) != NULL)
-			field = &o.access_key_id;
-		else if ((v = opt_value(argc, argv, &i,
-		    "--secret-access-key-file", &missing)) != NULL)
-			field = &o.secret_access_key_file;
-		else if ((v = opt_value(argc, argv, &i, "--iam-session-arn",
-		    &missing)) != NULL)
-			field = &o.iam_session_arn;
-		else if ((v = opt_value(argc, argv, &i, "--credentials-file",
-		    &missing)) != NULL)
-			field = &o.credentials_file;
-		else if ((v = opt_value(argc, argv, &i, "--profile",
-		    &missing)) != NULL)
-			field = &o.profile;
-		if (field == NULL) {
+		if ((r = take_field(&o, register_fields, sizeof(register_fields)
+		    / sizeof(register_fields[0]), argc, argv, &i, &e)) < 0)
+			goto out;
+		if (r == 0) {
 			r = err_set(&e, AG_EINVAL, missing ? "%s needs a value" :
 			    "unexpected argument '%s' (see 'cdagent register "
 			    "--help')", a);
-			goto out;
-		}
-		if (*field != NULL) {
-			r = err_set(&e, AG_EINVAL, "%s given twice", a);
-			goto out;
-		}
-		if ((*field = strdup(v)) == NULL) {
-			r = err_set(&e, AG_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
@@ -1591,7 +1618,6 @@ cmd_deregister(int argc, char **argv)
 	const char *cpath = NULL, *v, *onprem = NULL, *arn;
 	int i, r, missing = 0, have_conf = 0, have_ctx = 0, del_user = 0;
 	int have_file = 0, status;
-	char **field;
 
 	memset(&o, 0, sizeof(o));
 	memset(&dc, 0, sizeof(dc));
@@ -1599,7 +1625,6 @@ cmd_deregister(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		field = NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(deregister_usage, stdout);
 			return CLI_EXIT_OK;
@@ -1614,27 +1639,14 @@ cmd_deregister(int argc, char **argv)
 			cpath = v;
 			continue;
 		}
-		if ((v = opt_value(argc, argv, &i, "--instance-name",
-		    &missing)) != NULL)
-			field = &o.instance_name;
-		else if ((v = opt_value(argc, argv, &i, "--region",
-		    &missing)) != NULL)
-			field = &o.region;
-		else if ((v = opt_value(argc, argv, &i, "--profile",
-		    &missing)) != NULL)
-			field = &o.profile;
-		if (field == NULL) {
+		if ((r = take_field(&o, deregister_fields,
+		    sizeof(deregister_fields) / sizeof(deregister_fields[0]),
+		    argc, argv, &i, &e)) < 0)
+			goto out;
+		if (r == 0) {
 			r = err_set(&e, AG_EINVAL, missing ? "%s needs a value" :
 			    "unexpected argument '%s' (see 'cdagent deregister "
 			    "--help')", a);
-			goto out;
-		}
-		if (*field != NULL) {
-			r = err_set(&e, AG_EINVAL, "%s given twice", a);
-			goto out;
-		}
-		if ((*field = strdup(v)) == NULL) {
-			r = err_set(&e, AG_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
