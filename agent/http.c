@@ -43,6 +43,9 @@ struct http {
 	const volatile int *abort_flag;	/* borrowed, or NULL */
 };
 
+#define TLS13_PREFERENCE "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+	"TLS_CHACHA20_POLY1305_SHA256"
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
@@ -784,6 +787,12 @@ http_do(struct http *h, const struct http_req *rq, struct http_resp *resp,
 		    h->low_speed_time_s);
 		if (rq->timeout_ms > 0)
 			curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+		/*
+		 * mbedTLS offers ChaCha20 first; with AES in hardware (AES-NI,
+		 * ARMv8 crypto) AES-GCM moves bulk downloads several times
+		 * faster, so prefer it as OpenSSL does on such hosts.
+		 */
+		curl_easy_setopt(c, CURLOPT_TLS13_CIPHERS, TLS13_PREFERENCE);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 		curl_easy_setopt(c, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
