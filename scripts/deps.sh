@@ -22,6 +22,13 @@ J=-j$(nproc 2>/dev/null || echo 2)
 
 [ "$FL" != src ] && [ -f "$PREFIX/.stamp" ] && exit 0
 
+# One build per prefix at a time (two makes may race for the same one):
+# wait for the other, then find its stamp.
+mkdir -p "$D"
+exec 9>"$D/.lock-$FL"
+flock 9
+[ "$FL" != src ] && [ -f "$PREFIX/.stamp" ] && exit 0
+
 log() { printf 'deps[%s]: %s\n' "$FL" "$*"; }
 
 # --- sources -----------------------------------------------------------------
