@@ -128,7 +128,10 @@ int plat_is_privileged(void);
  * or in <cgroup2 mount>/cdagent/ when the agent sits at the root. The cgroup
  * catches children that leave the process group (setsid, daemonize); when
  * none can be made, the process group is all there is, and that is logged
- * once per agent run. Windows uses a Job Object instead.
+ * once per agent run. The process is created inside its cgroup (clone3,
+ * Linux 5.7); elsewhere it is moved there before it runs the program,
+ * which costs the kernel an RCU grace period (~10 ms). Windows uses a Job
+ * Object instead.
  *
  * Nothing runs through a shell: argv is executed as given.
  */
@@ -137,6 +140,11 @@ struct plat_proc;			/* opaque */
 enum plat_proc_flags {
 	/* Do not try a cgroup; the process group only (tests, config). */
 	PLAT_PROC_NO_CGROUP = 1 << 0,
+	/*
+	 * Linux: fork(), then move the child into its cgroup, as where
+	 * clone3 is missing or refuses the cgroup (tests of that path).
+	 */
+	PLAT_PROC_FORK = 1 << 1,
 };
 
 struct plat_proc_opts {
@@ -177,6 +185,18 @@ long plat_proc_pid(const struct plat_proc *p);
  */
 long plat_proc_pgid(const struct plat_proc *p);
 const char *plat_proc_cgroup(const struct plat_proc *p);
+
+/*
+ * How the process got into its cgroup: created there, moved there after
+ * the fork (no clone3, the kernel refused it, or PLAT_PROC_FORK), or not
+ * at all (no cgroup). Set by plat_proc_start(); for tests and logs.
+ */
+enum plat_proc_placement {
+	PLAT_PROC_CG_NONE = 0,
+	PLAT_PROC_CG_CLONED,
+	PLAT_PROC_CG_MOVED,
+};
+int plat_proc_placement(const struct plat_proc *p);
 
 enum plat_proc_stream { PLAT_PROC_STDOUT = 1, PLAT_PROC_STDERR = 2 };
 

@@ -7,9 +7,17 @@
  * failure as { step, errno } through a close-on-exec pipe (git's
  * child_die), so the agent's other threads and their locks cannot bite.
  *
- * The child waits on a second pipe until the parent has moved it into its
- * cgroup: the parent can then fall back to the process group alone when
- * that write fails, and the child never runs user code outside the cgroup.
+ * The child is created inside its cgroup by clone3(CLONE_INTO_CGROUP)
+ * (Linux 5.7). Moving it in after a fork, by writing its pid to
+ * cgroup.procs, costs ~10 ms: the kernel waits for an RCU grace period.
+ * Where clone3 is missing (Linux < 5.3, valgrind, seccomp filters) or the
+ * kernel refuses the cgroup, the move is the fallback: the child then waits
+ * on a socket until the parent has moved it, so that the parent can fall
+ * back to the process group alone when that write fails, and the child
+ * never runs user code outside the cgroup.
+ *
+ * clone3 also returns a pidfd, so the wait blocks in poll() on the pipes
+ * and the pidfd and wakes up as soon as the process exits.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +28,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +54,38 @@
 #define REAP_MAX_MS 5000	/* after SIGKILL, before giving up */
 #define CG_EMPTY_MAX_MS 2000	/* after SIGKILL, for the cgroup to empty */
 /*
- * waitpid() cannot be polled, so the wait loop wakes up at least every
- * TICK_MAX_MS, starting at 2 ms and doubling, so short scripts finish
- * fast. (pidfd_open would do, but valgrind 3.19, used by `make unit`,
- * does not know the syscall, and a SIGCHLD self-pipe is global state.)
+ * Without a pidfd, waitpid() cannot be polled: the wait loop then wakes up
+ * at least every TICK_MAX_MS, starting at 1 ms and doubling, and again at
+ * 1 ms once the pipes close (the process is exiting). A SIGCHLD self-pipe
+ * would be global state, and threads other than ours reap their children.
  */
 #define TICK_MAX_MS 50
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434	/* the same on every architecture */
+#endif
+/* 32-bit architectures have 16-bit ids in the plain calls (as musl does) */
+#ifdef SYS_setgroups32
+#define SYS_SETGROUPS SYS_setgroups32
+#define SYS_SETGID SYS_setgid32
+#define SYS_SETUID SYS_setuid32
+#else
+#define SYS_SETGROUPS SYS_setgroups
+#define SYS_SETGID SYS_setgid
+#define SYS_SETUID SYS_setuid
+#endif
+
+/* struct clone_args of <linux/sched.h> up to Linux 5.7's cgroup field. */
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;
+	uint64_t stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
 
 struct stream {
 	int fd;			/* read end, -1 once closed */
@@ -61,8 +96,10 @@ struct stream {
 
 struct plat_proc {
 	pid_t pid;
+	int pidfd;		/* -1 without; readable once pid has exited */
 	int reaped;
 	int status;		/* from waitpid, valid when reaped */
+	int placement;		/* enum plat_proc_placement */
 	char *cgroup;		/* owned; NULL without one */
 	char *cgroup_parent;	/* owned; where survivors go */
 	struct stream out, err;
@@ -82,10 +119,13 @@ struct child_fail {
 };
 
 /*
- * The one piece of mutable static state: whether the "no usable cgroup"
- * notice was logged, so it appears once per agent run, not once per hook.
+ * The only mutable static state: whether the "no usable cgroup" notice was
+ * logged, so it appears once per agent run, not once per hook; and whether
+ * pidfd_open() is known to be missing, so that valgrind (`make unit`) warns
+ * about the unknown system call once per run, not once per hook.
  */
 static atomic_int cg_fallback_logged;
+static atomic_int no_pidfd_open;
 
 static void
 cg_fallback(const char *why)
@@ -481,7 +521,8 @@ struct child_plan {
 	const char *path, *cwd;
 	char *const *argv, *const *envp;
 	const struct creds *creds;
-	int null_fd, out_fd, err_fd, fail_fd, sync_fd;
+	int null_fd, out_fd, err_fd, fail_fd;
+	int sync_fd;		/* -1: already in its cgroup, no wait */
 };
 
 static _Noreturn void
@@ -497,7 +538,16 @@ child_die(int fd, int step)
 	_exit(127);
 }
 
-/* Only async-signal-safe calls from here to execve(). */
+/*
+ * Only async-signal-safe calls from here to execve(). After a raw clone3()
+ * libc's thread bookkeeping is still the parent's (fork() would have reset
+ * it), so two more rules. Credentials change through the system calls:
+ * libc's setuid() and friends run their all-threads protocol (glibc
+ * setxid, musl __synccall) over the parent's thread list and its locks.
+ * SIGABRT is left alone: musl takes abort()'s lock for it, which another
+ * thread may have held at the clone; the agent never ignores SIGABRT, so
+ * execve() brings back the default anyway.
+ */
 static _Noreturn void
 child_run(const struct child_plan *c)
 {
@@ -510,22 +560,24 @@ child_run(const struct child_plan *c)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (i = 1; i < NSIG; i++)
-		sigaction(i, &sa, NULL);
+		if (i != SIGABRT)
+			sigaction(i, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	if (setsid() < 0)
 		child_die(c->fail_fd, CS_SETSID);
 	/* wait until the parent has put us into the cgroup (or gave up) */
-	while (read(c->sync_fd, &ch, 1) < 0)
+	while (c->sync_fd >= 0 && read(c->sync_fd, &ch, 1) < 0)
 		if (errno != EINTR)
 			child_die(c->fail_fd, CS_SYNC);
 	if (c->creds->change) {
-		if (setgroups(c->creds->ngroups, c->creds->groups) != 0)
+		if (syscall(SYS_SETGROUPS, c->creds->ngroups,
+		    c->creds->groups) != 0)
 			child_die(c->fail_fd, CS_SETGROUPS);
-		if (setgid(c->creds->gid) != 0)
+		if (syscall(SYS_SETGID, (long)c->creds->gid) != 0)
 			child_die(c->fail_fd, CS_SETGID);
-		if (setuid(c->creds->uid) != 0)
+		if (syscall(SYS_SETUID, (long)c->creds->uid) != 0)
 			child_die(c->fail_fd, CS_SETUID);
 	}
 	if (c->cwd != NULL && chdir(c->cwd) != 0)
@@ -573,6 +625,100 @@ close_fd(int *fd)
 	*fd = -1;
 }
 
+/*
+ * fork() by clone3(): into the cgroup of cg_fd unless that is -1, with a
+ * pidfd in *pidfd. With no stack given, the child goes on like after
+ * fork(), on a copy of the parent's stack. Returns what fork() does;
+ * errno ENOSYS where there is no clone3 (Linux < 5.3, valgrind).
+ */
+static pid_t
+clone3_fork(int cg_fd, int *pidfd)
+{
+#ifdef SYS_clone3
+	struct clone3_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = CLONE_PIDFD;
+	a.pidfd = (uint64_t)(uintptr_t)pidfd;
+	a.exit_signal = SIGCHLD;
+	if (cg_fd >= 0) {
+		a.flags |= CLONE_INTO_CGROUP;
+		a.cgroup = (uint64_t)cg_fd;
+	}
+	return (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+#else
+	(void)cg_fd;
+	(void)pidfd;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * Start the child of plan: straight into p->cgroup when the kernel can,
+ * else held on the socket pair sync for the parent to move it. Sets
+ * p->pid, p->pidfd and p->placement; in the child, never returns. Call
+ * with every signal blocked.
+ */
+static int
+spawn(struct plat_proc *p, struct child_plan *plan, unsigned flags,
+    int sync[2], struct err *e)
+{
+	int cg_fd = -1, saved, clone3_ok = !(flags & PLAT_PROC_FORK);
+
+	if (p->cgroup != NULL && clone3_ok)
+		cg_fd = open(p->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd >= 0) {
+		plan->sync_fd = -1;
+		p->pid = clone3_fork(cg_fd, &p->pidfd);
+		saved = errno;
+		close(cg_fd);
+		if (p->pid == 0)
+			child_run(plan);
+		if (p->pid > 0) {
+			p->placement = PLAT_PROC_CG_CLONED;
+			return 0;
+		}
+		/*
+		 * Refused (EINVAL, E2BIG: Linux < 5.7; EBUSY, EACCES,
+		 * EPERM, EOPNOTSUPP: this cgroup): fork and move it.
+		 */
+		clone3_ok = saved != ENOSYS;
+	}
+	if (p->cgroup != NULL) {
+		/* a socket: releasing a child that died is no SIGPIPE */
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    sync) != 0)
+			return err_set(e, AG_EIO, "socketpair: %s",
+			    strerror(errno));
+		plan->sync_fd = sync[0];
+	}
+	if (clone3_ok) {
+		p->pid = clone3_fork(-1, &p->pidfd);
+		if (p->pid == 0)
+			child_run(plan);
+		if (p->pid > 0)
+			return 0;
+		/* seccomp filters answer ENOSYS, some EPERM: fork says */
+	}
+	p->pid = fork();
+	if (p->pid == 0)
+		child_run(plan);
+	if (p->pid < 0)
+		return err_set(e, AG_EIO, "fork: %s", strerror(errno));
+	/*
+	 * A filter may refuse clone3 and still allow pidfd_open. After the
+	 * first ENOSYS, don't ask again (valgrind warns about each call).
+	 */
+	if (!atomic_load(&no_pidfd_open) &&
+	    (p->pidfd = (int)syscall(SYS_pidfd_open, (long)p->pid, 0L)) < 0) {
+		if (errno == ENOSYS)
+			atomic_store(&no_pidfd_open, 1);
+		p->pidfd = -1;
+	}
+	return 0;
+}
+
 int
 plat_proc_start(struct plat_proc **out, const struct plat_proc_opts *o,
     struct err *e)
@@ -616,6 +762,7 @@ plat_proc_start(struct plat_proc **out, const struct plat_proc_opts *o,
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		goto oom;
 	p->pid = -1;
+	p->pidfd = -1;
 	p->out.fd = p->err.fd = -1;
 	if ((null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
 		saved_errno = errno;
@@ -625,12 +772,6 @@ plat_proc_start(struct plat_proc **out, const struct plat_proc_opts *o,
 	if ((r = pipe_pair(opipe, e)) != 0 || (r = pipe_pair(epipe, e)) != 0 ||
 	    (r = pipe_pair(fpipe, e)) != 0) {
 		saved_errno = errno;
-		goto out;
-	}
-	/* a socket, so releasing a child that already died is no SIGPIPE */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, spipe) != 0) {
-		saved_errno = errno;
-		r = err_set(e, AG_EIO, "socketpair: %s", strerror(errno));
 		goto out;
 	}
 	if (!(o->flags & PLAT_PROC_NO_CGROUP))
@@ -645,27 +786,23 @@ plat_proc_start(struct plat_proc **out, const struct plat_proc_opts *o,
 	plan.out_fd = opipe[1];
 	plan.err_fd = epipe[1];
 	plan.fail_fd = fpipe[1];
-	plan.sync_fd = spipe[0];
+	plan.sync_fd = -1;
 
 	/* No handler of ours may run in the child before it resets them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	p->pid = fork();
-	if (p->pid == 0)
-		child_run(&plan);
+	r = spawn(p, &plan, o->flags, spipe, e);
 	saved_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (p->pid < 0) {
-		r = err_set(e, AG_EIO, "fork: %s", strerror(saved_errno));
+	if (r != 0)
 		goto out;
-	}
 	close_fd(&opipe[1]);
 	close_fd(&epipe[1]);
 	close_fd(&fpipe[1]);
 	close_fd(&spipe[0]);
 	close_fd(&null_fd);
 
-	if (p->cgroup != NULL) {
+	if (p->cgroup != NULL && p->placement != PLAT_PROC_CG_CLONED) {
 		char procs[PATH_MAX];
 		int wr;
 
@@ -674,10 +811,12 @@ plat_proc_start(struct plat_proc **out, const struct plat_proc_opts *o,
 		if ((wr = write_str(procs, num)) != 0) {
 			cg_fallback(strerror(-wr));
 			cg_drop(p);
+		} else {
+			p->placement = PLAT_PROC_CG_MOVED;
 		}
 	}
-	/* release the child; EOF on the failure pipe means execve worked */
-	if (send(spipe[1], "g", 1, MSG_NOSIGNAL) < 0) {
+	/* release a held child; EOF on the failure pipe: execve worked */
+	if (spipe[1] >= 0 && send(spipe[1], "g", 1, MSG_NOSIGNAL) < 0) {
 		/* the child died already; the failure pipe tells why */
 	}
 	close_fd(&spipe[1]);
@@ -755,6 +894,12 @@ plat_proc_cgroup(const struct plat_proc *p)
 	return p->cgroup;
 }
 
+int
+plat_proc_placement(const struct plat_proc *p)
+{
+	return p->placement;
+}
+
 /* ---- waiting ----------------------------------------------------------- */
 
 static void
@@ -776,6 +921,10 @@ try_reap(struct plat_proc *p, int block)
 		log_warn("waitpid %ld: %s", (long)p->pid, strerror(errno));
 		p->reaped = 1;
 		p->status = -1;
+	}
+	if (p->reaped && p->pidfd >= 0) {
+		close(p->pidfd);	/* readable for good now */
+		p->pidfd = -1;
 	}
 }
 
@@ -913,8 +1062,8 @@ plat_proc_wait(struct plat_proc *p, const struct plat_proc_wait_opts *w,
 	int64_t give_up = -1;
 	struct pollfd pf[3];
 	int phase = 0;		/* 0 running, 1 SIGTERM sent, 2 SIGKILL */
-	int np, i, r = 0, timeout;
-	int64_t tick = 2;
+	int np, i, r = 0, timeout, open_fds;
+	int64_t tick = 1;
 	size_t h;
 
 	memset(res, 0, sizeof(*res));
@@ -960,7 +1109,9 @@ plat_proc_wait(struct plat_proc *p, const struct plat_proc_wait_opts *w,
 			next = give_up;
 		if (drain_end >= 0 && drain_end < next)
 			next = drain_end;
-		if ((!p->reaped || phase == 1) && now + tick < next)
+		/* phase 1 waits for the tree to empty: no fd tells that */
+		if ((phase == 1 || (!p->reaped && p->pidfd < 0)) &&
+		    now + tick < next)
 			next = now + tick;
 		if (tick < TICK_MAX_MS)
 			tick *= 2;
@@ -972,10 +1123,13 @@ plat_proc_wait(struct plat_proc *p, const struct plat_proc_wait_opts *w,
 			pf[np++] = (struct pollfd){ p->out.fd, POLLIN, 0 };
 		if (p->err.fd >= 0)
 			pf[np++] = (struct pollfd){ p->err.fd, POLLIN, 0 };
+		if (p->pidfd >= 0)	/* closed once reaped */
+			pf[np++] = (struct pollfd){ p->pidfd, POLLIN, 0 };
 		if (poll(pf, (nfds_t)np, timeout) < 0 && errno != EINTR) {
 			r = err_set(e, AG_EIO, "poll: %s", strerror(errno));
 			break;
 		}
+		open_fds = (p->out.fd >= 0) + (p->err.fd >= 0);
 		for (i = 0; i < np; i++) {
 			if (pf[i].revents == 0)
 				continue;
@@ -984,6 +1138,9 @@ plat_proc_wait(struct plat_proc *p, const struct plat_proc_wait_opts *w,
 			else if (pf[i].fd == p->err.fd)
 				stream_read(&p->err, PLAT_PROC_STDERR, w);
 		}
+		/* pipes closing: the process is most likely exiting */
+		if ((p->out.fd >= 0) + (p->err.fd >= 0) < open_fds)
+			tick = 1;
 	}
 
 	if (p->out.fd >= 0)
@@ -1039,6 +1196,8 @@ plat_proc_free(struct plat_proc *p)
 	}
 	stream_close(&p->out);
 	stream_close(&p->err);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
 	if (p->cgroup != NULL)
 		cg_remove(p->cgroup, p->cgroup_parent, 1);
 	free(p->cgroup);

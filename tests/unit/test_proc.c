@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -180,6 +183,183 @@ test_proc_cgroup(void **state)
 	free(cg);
 }
 
+/*
+ * 1 when plat_proc_start() should create the child inside its cgroup:
+ * clone3 exists (valgrind answers ENOSYS) and the kernel is 5.7 or later.
+ */
+static int
+clone3_into_cgroup_expected(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+#ifdef SYS_clone3
+	if (syscall(SYS_clone3, NULL, 0) == 0 || errno == ENOSYS)
+		return 0;	/* size 0 is EINVAL where clone3 exists */
+#else
+	return 0;
+#endif
+	if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return 0;
+	return major > 5 || (major == 5 && minor >= 7);
+}
+
+/*
+ * Where the kernel can, the child is created in its cgroup (no move after
+ * the fork); PLAT_PROC_FORK takes the fallback. Either way the program
+ * sees itself in that cgroup, and NO_CGROUP gets none.
+ */
+static void
+test_proc_cgroup_placement(void **state)
+{
+	const char *argv[] = { "sh", "-c", "cat /proc/self/cgroup", NULL };
+	const unsigned flags[] = { 0, PLAT_PROC_FORK };
+	struct plat_proc_opts o = { argv, env, NULL, NULL, 0 };
+	struct plat_proc_wait_opts w = { 0, 200, 200, collect, NULL };
+	struct plat_proc_result res;
+	struct plat_proc *p = NULL;
+	struct err e = ERR_INIT;
+	struct lines l;
+	char want[256];
+	int i, k, found;
+
+	(void)state;
+	o.flags = PLAT_PROC_NO_CGROUP;
+	assert_int_equal(plat_proc_start(&p, &o, &e), 0);
+	assert_null(plat_proc_cgroup(p));
+	assert_int_equal(plat_proc_placement(p), PLAT_PROC_CG_NONE);
+	plat_proc_free(p);
+	p = NULL;
+
+	for (k = 0; k < 2; k++) {
+		memset(&l, 0, sizeof(l));
+		w.ctx = &l;
+		o.flags = flags[k];
+		assert_int_equal(plat_proc_start(&p, &o, &e), 0);
+		if (plat_proc_cgroup(p) == NULL) {
+			plat_proc_free(p);
+			print_message("SKIP placement: no writable cgroup v2\n");
+			skip();
+		}
+		if (flags[k] == 0 && clone3_into_cgroup_expected())
+			assert_int_equal(plat_proc_placement(p),
+			    PLAT_PROC_CG_CLONED);
+		else
+			assert_int_equal(plat_proc_placement(p),
+			    PLAT_PROC_CG_MOVED);
+		/* the wait removes the cgroup: keep its name */
+		assert_non_null(strrchr(plat_proc_cgroup(p), '/'));
+		snprintf(want, sizeof(want), "%s",
+		    strrchr(plat_proc_cgroup(p), '/'));
+		w.deadline_ms = plat_clock_ms() + 5000;
+		assert_int_equal(plat_proc_wait(p, &w, &res, &e), 0);
+		plat_proc_free(p);
+		p = NULL;
+		assert_int_equal(res.exit_code, 0);
+		for (i = 0, found = 0; i < l.n; i++)
+			if (strncmp(l.text[i], "0::", 3) == 0 &&
+			    strstr(l.text[i], want) != NULL)
+				found = 1;
+		assert_true(found);
+	}
+}
+
+/* Both ways of starting drop to the run_as user, groups included. */
+static void
+test_proc_run_as(void **state)
+{
+	const char *argv[] = { "sh", "-c", "id -u; id -g; id -G", NULL };
+	const unsigned flags[] = { 0, PLAT_PROC_FORK };
+	struct plat_proc_opts o = { argv, env, NULL, "nobody", 0 };
+	struct plat_proc_wait_opts w = { 0, 200, 200, collect, NULL };
+	struct plat_proc_result res;
+	struct plat_proc *p = NULL;
+	struct err e = ERR_INIT;
+	struct passwd *pw;
+	struct lines l;
+	char num[32];
+	int k;
+
+	(void)state;
+	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
+		print_message("SKIP run_as: needs root and user nobody\n");
+		skip();
+	}
+	for (k = 0; k < 2; k++) {
+		memset(&l, 0, sizeof(l));
+		w.ctx = &l;
+		o.flags = flags[k];
+		assert_int_equal(plat_proc_start(&p, &o, &e), 0);
+		w.deadline_ms = plat_clock_ms() + 5000;
+		assert_int_equal(plat_proc_wait(p, &w, &res, &e), 0);
+		plat_proc_free(p);
+		p = NULL;
+		assert_int_equal(res.exit_code, 0);
+		assert_int_equal(l.n, 3);
+		snprintf(num, sizeof(num), "%lu", (unsigned long)pw->pw_uid);
+		assert_string_equal(l.text[0], num);
+		snprintf(num, sizeof(num), "%lu", (unsigned long)pw->pw_gid);
+		assert_string_equal(l.text[1], num);
+		/* root's groups (0) are gone */
+		assert_null(strstr(l.text[2], "0 "));
+		assert_true(strcmp(l.text[2], "0") != 0);
+	}
+}
+
+/* 1 while pid is a process, not a zombie (nobody may reap it here). */
+static int
+alive(long pid)
+{
+	char path[64], st[512], *s;
+	size_t n;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(st, 1, sizeof(st) - 1, fp);
+	fclose(fp);
+	st[n] = '\0';
+	return (s = strrchr(st, ')')) != NULL && s[1] == ' ' &&
+	    s[2] != 'Z' && s[2] != 'X';
+}
+
+/*
+ * A timeout kills the whole tree, a child that left the process group
+ * included, however the process was started.
+ */
+static void
+test_proc_timeout_tree(void **state)
+{
+	const unsigned flags[] = { 0, PLAT_PROC_FORK, PLAT_PROC_NO_CGROUP };
+	struct plat_proc_result res;
+	struct lines l;
+	int64_t t0;
+	long pid;
+	int k;
+
+	(void)state;
+	for (k = 0; k < 3; k++) {
+		t0 = plat_clock_ms();
+		assert_int_equal(run_sh("setsid sleep 1000 & echo $!; "
+		    "sleep 1000", flags[k], 300, &l, &res), 0);
+		assert_true(plat_clock_ms() - t0 < 3000);
+		assert_int_equal(res.timed_out, 1);
+		assert_int_equal(res.signo, SIGTERM);
+		assert_int_equal(l.n, 1);
+		pid = strtol(l.text[0], NULL, 10);
+		assert_true(pid > 0);
+		for (t0 = plat_clock_ms(); alive(pid) &&
+		    plat_clock_ms() - t0 < 1000; )
+			usleep(10000);
+		if (alive(pid)) {
+			kill((pid_t)pid, SIGKILL);	/* no leftovers */
+			fail_msg("setsid child %ld survived (flags %u)", pid,
+			    flags[k]);
+		}
+	}
+}
+
 /* What restart recovery does with a recorded pgid and cgroup. */
 static void
 test_proc_kill_recorded(void **state)
@@ -246,6 +426,9 @@ main(void)
 		cmocka_unit_test(test_proc_signal),
 		cmocka_unit_test(test_proc_start_errors),
 		cmocka_unit_test(test_proc_cgroup),
+		cmocka_unit_test(test_proc_cgroup_placement),
+		cmocka_unit_test(test_proc_run_as),
+		cmocka_unit_test(test_proc_timeout_tree),
 		cmocka_unit_test(test_proc_kill_recorded),
 		cmocka_unit_test(test_proc_outputs_left_open),
 	};
