@@ -15,8 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "appspec.h"
 #include "buf.h"
 #include "err.h"
@@ -31,6 +29,10 @@
 #define WALK_DEPTH_MAX 1024
 #define COPY_CHUNK ((size_t)1 << 30)
 #define RW_BUF (128 * 1024)
+#define PATH_BUF ((size_t)PATH_MAX * 8)	/* a composed path */
+#define ARENA_BLK ((size_t)64 << 10)
+#define JSON_FLUSH ((size_t)64 << 10)
+#define INS_MAX ((size_t)UINT32_MAX - 1)
 
 /* Kernel ACL xattr layout (linux/posix_acl_xattr.h), little-endian. */
 #define ACL_XATTR_VERSION 2
@@ -44,13 +46,34 @@
 
 enum ins_kind { INS_COPY, INS_MKDIR };
 
+/*
+ * The plan holds an entry per file of the bundle, so an entry is small
+ * (24 bytes, plus its name and 8-16 bytes of hash table): each directory
+ * pair is stored once, as a pdir, and an entry keeps only its name. Its
+ * destination is pdir.dst + "/" + name, its source pdir.src + "/" + name;
+ * a mkdir has no name and stands for pdir.dst itself. Strings live in an
+ * arena of large blocks, so there is no malloc overhead per path.
+ */
+struct pdir {
+	const char *src;	/* arena; NULL for a planned ancestor */
+	const char *dst;	/* arena */
+	unsigned fresh:1;	/* dst is a planned mkdir: nothing is in it */
+};
+
 struct ins {
-	char *dst;		/* owned; absolute, normalised */
-	char *src;		/* owned; INS_COPY only */
-	enum ins_kind kind;
+	const char *name;	/* arena; NULL: the directory pdir.dst */
+	uint32_t dir;		/* index in plan.dirs */
+	uint32_t hash;		/* of the destination path */
+	unsigned kind:1;	/* enum ins_kind */
 	unsigned src_link:1;	/* install a symlink (same target text) */
 	unsigned replace:1;	/* OVERWRITE something at dst */
 	unsigned has_perm:1;	/* already a permission target */
+};
+
+struct arena {
+	struct arena *next;
+	size_t len, cap;
+	char data[];
 };
 
 struct acl_ent {
@@ -67,18 +90,23 @@ struct perm_res {
 };
 
 struct papply {
-	size_t ins, perm;
+	uint32_t ins, perm;
 };
 
 struct plan {
 	struct ins *v;
 	size_t n, cap;
-	size_t *tab;		/* dst hash: index + 1, 0 empty */
+	struct pdir *dirs;
+	size_t ndirs, dcap;
+	struct arena *arena;	/* owned; newest block first */
+	uint32_t *tab;		/* dst hash: index + 1, 0 empty */
 	size_t tabcap;
 	struct papply *pa;
 	size_t npa, pacap;
 	struct perm_res *pr;	/* spec->n_perms */
 	size_t npr;
+	/* scratch for composed paths: destination, source, lookups */
+	struct buf db, sb, fb;
 };
 
 /* Ancestors of a directory being walked, to catch symlink loops. */
@@ -89,12 +117,31 @@ struct walk {
 	int depth;
 };
 
+/* A directory entry while planning: its name and readdir type. */
+struct dent {
+	const char *name;	/* arena: the entry's name if it is planned */
+	unsigned char type;	/* DT_* */
+};
+
 struct ctx {
 	const struct install_opts *o;
 	struct install_stats *st;
 	struct plan p;
 	int cfd;		/* the new cleanup file */
 	char *rwbuf;		/* owned; read/write fallback buffer */
+	/*
+	 * Execution: the directories of the entry being copied stay open
+	 * while the following entries share them (xdir: their pdir, or
+	 * NONE), so a copy opens only its two files, by name.
+	 */
+	size_t xdir;
+	int sfd, dfd;
+	gid_t xgid;		/* group a new file gets in dfd */
+	unsigned xacl:1;	/* dfd has a default ACL */
+	uid_t euid;
+	gid_t egid;
+	int umask;		/* -1: unknown */
+	unsigned tmpseq;	/* for temporary names */
 };
 
 /* ---- paths ------------------------------------------------------------ */
@@ -189,29 +236,79 @@ path_child(const char *dir, const char *name)
 
 /* ---- the plan ----------------------------------------------------------- */
 
-static size_t
+static uint32_t
 hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint32_t h = 2166136261u;
 
 	for (; *s != '\0'; s++) {
 		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
+		h *= 16777619u;
 	}
-	return (size_t)h;
+	return h;
+}
+
+/* dir + "/" + name into b ("/" + "x" is "/x"); NULL when out of memory. */
+static const char *
+path_in(struct buf *b, const char *dir, const char *name)
+{
+	buf_reset(b);
+	if (buf_addstr(b, dir) != 0 || (name != NULL &&
+	    ((strcmp(dir, "/") != 0 && buf_addch(b, '/') != 0) ||
+	    buf_addstr(b, name) != 0)))
+		return NULL;
+	return buf_cstr(b);
+}
+
+/* Entry i's destination, or (INS_COPY only) source, composed in b. */
+static const char *
+ins_dst(const struct plan *p, struct buf *b, size_t i)
+{
+	return path_in(b, p->dirs[p->v[i].dir].dst, p->v[i].name);
+}
+
+static const char *
+ins_src(const struct plan *p, struct buf *b, size_t i)
+{
+	return path_in(b, p->dirs[p->v[i].dir].src, p->v[i].name);
+}
+
+/* A path for a message: NULL (out of memory) must not reach printf. */
+static const char *
+msgpath(const char *s)
+{
+	return s != NULL ? s : "(out of memory)";
+}
+
+/* Is entry i's destination dst? Compared in place, nothing composed. */
+static int
+ins_dst_is(const struct plan *p, size_t i, const char *dst)
+{
+	const char *dir = p->dirs[p->v[i].dir].dst, *name = p->v[i].name;
+	size_t n = strlen(dir);
+
+	if (strncmp(dst, dir, n) != 0)
+		return 0;
+	if (name == NULL)
+		return dst[n] == '\0';
+	if (strcmp(dir, "/") != 0 && dst[n++] != '/')
+		return 0;
+	return strcmp(dst + n, name) == 0;
 }
 
 static size_t
-plan_find(const struct plan *p, const char *dst)
+plan_find(const struct plan *p, const char *dst, uint32_t h)
 {
-	size_t i;
+	size_t i, k;
 
 	if (p->tabcap == 0)
 		return NONE;
-	for (i = hash_str(dst) & (p->tabcap - 1); p->tab[i] != 0;
-	    i = (i + 1) & (p->tabcap - 1))
-		if (strcmp(p->v[p->tab[i] - 1].dst, dst) == 0)
-			return p->tab[i] - 1;
+	for (i = h & (p->tabcap - 1); p->tab[i] != 0;
+	    i = (i + 1) & (p->tabcap - 1)) {
+		k = p->tab[i] - 1;
+		if (p->v[k].hash == h && ins_dst_is(p, k, dst))
+			return k;
+	}
 	return NONE;
 }
 
@@ -219,15 +316,15 @@ static int
 plan_rehash(struct plan *p)
 {
 	size_t ncap = p->tabcap ? p->tabcap * 2 : 256, i, j;
-	size_t *nt;
+	uint32_t *nt;
 
 	if ((nt = calloc(ncap, sizeof(*nt))) == NULL)
 		return AG_ENOMEM;
 	for (i = 0; i < p->n; i++) {
-		for (j = hash_str(p->v[i].dst) & (ncap - 1); nt[j] != 0;
+		for (j = p->v[i].hash & (ncap - 1); nt[j] != 0;
 		    j = (j + 1) & (ncap - 1))
 			;
-		nt[j] = i + 1;
+		nt[j] = (uint32_t)(i + 1);
 	}
 	free(p->tab);
 	p->tab = nt;
@@ -235,10 +332,62 @@ plan_rehash(struct plan *p)
 	return 0;
 }
 
-/* Append an instruction; takes src and dst (freed on failure). */
+/* A copy of s in the arena; NULL when out of memory. */
+static const char *
+arena_dup(struct plan *p, const char *s)
+{
+	struct arena *a = p->arena;
+	size_t n = strlen(s) + 1;
+	char *d;
+
+	if (a == NULL || a->cap - a->len < n) {
+		size_t cap = n > ARENA_BLK ? n : ARENA_BLK;
+
+		if ((a = malloc(sizeof(*a) + cap)) == NULL)
+			return NULL;
+		a->next = p->arena;
+		a->len = 0;
+		a->cap = cap;
+		p->arena = a;
+	}
+	d = a->data + a->len;
+	memcpy(d, s, n);
+	a->len += n;
+	return d;
+}
+
+/* A directory pair; src NULL for a planned ancestor. */
 static int
-plan_add(struct plan *p, enum ins_kind kind, char *src, char *dst,
-    struct ins **out, struct err *e)
+pdir_add(struct plan *p, const char *src, const char *dst, int fresh,
+    size_t *out, struct err *e)
+{
+	struct pdir *nd;
+
+	if (p->ndirs == p->dcap) {
+		size_t ncap = p->dcap ? p->dcap * 2 : 64;
+
+		if (p->ndirs >= INS_MAX ||
+		    (nd = realloc(p->dirs, ncap * sizeof(*nd))) == NULL)
+			goto nomem;
+		p->dirs = nd;
+		p->dcap = ncap;
+	}
+	nd = &p->dirs[p->ndirs];
+	nd->src = NULL;
+	nd->fresh = fresh ? 1 : 0;
+	if ((src != NULL && (nd->src = arena_dup(p, src)) == NULL) ||
+	    (nd->dst = arena_dup(p, dst)) == NULL)
+		goto nomem;
+	*out = p->ndirs++;
+	return 0;
+ nomem:
+	return err_set(e, AG_ENOMEM, "out of memory planning the install");
+}
+
+/* Append an instruction; name is in the arena already (or NULL). */
+static int
+plan_add(struct plan *p, enum ins_kind kind, size_t dir, const char *name,
+    uint32_t h, struct ins **out, struct err *e)
 {
 	struct ins *nv;
 	size_t j;
@@ -246,7 +395,8 @@ plan_add(struct plan *p, enum ins_kind kind, char *src, char *dst,
 	if (p->n + 1 > p->cap) {
 		size_t ncap = p->cap ? p->cap * 2 : 64;
 
-		if ((nv = realloc(p->v, ncap * sizeof(*nv))) == NULL)
+		if (p->n >= INS_MAX ||
+		    (nv = realloc(p->v, ncap * sizeof(*nv))) == NULL)
 			goto nomem;
 		p->v = nv;
 		p->cap = ncap;
@@ -255,37 +405,41 @@ plan_add(struct plan *p, enum ins_kind kind, char *src, char *dst,
 		goto nomem;
 	memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
 	p->v[p->n].kind = kind;
-	p->v[p->n].src = src;
-	p->v[p->n].dst = dst;
-	for (j = hash_str(dst) & (p->tabcap - 1); p->tab[j] != 0;
+	p->v[p->n].dir = (uint32_t)dir;
+	p->v[p->n].name = name;
+	p->v[p->n].hash = h;
+	for (j = h & (p->tabcap - 1); p->tab[j] != 0;
 	    j = (j + 1) & (p->tabcap - 1))
 		;
-	p->tab[j] = ++p->n;
+	p->tab[j] = (uint32_t)++p->n;
 	*out = &p->v[p->n - 1];
 	return 0;
  nomem:
-	free(src);
-	free(dst);
 	return err_set(e, AG_ENOMEM, "out of memory planning the install");
 }
 
 static void
 plan_release(struct plan *p)
 {
+	struct arena *a, *next;
 	size_t i;
 
-	for (i = 0; i < p->n; i++) {
-		free(p->v[i].src);
-		free(p->v[i].dst);
+	for (a = p->arena; a != NULL; a = next) {
+		next = a->next;
+		free(a);
 	}
 	for (i = 0; i < p->npr; i++) {
 		free(p->pr[i].acc);
 		free(p->pr[i].def);
 	}
 	free(p->v);
+	free(p->dirs);
 	free(p->tab);
 	free(p->pa);
 	free(p->pr);
+	buf_release(&p->db);
+	buf_release(&p->sb);
+	buf_release(&p->fb);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -298,28 +452,34 @@ check_name(const char *dst, struct err *e)
 	return 0;
 }
 
-/* dst is normalised; duplicates are dropped silently (§6.2). */
+/*
+ * dst is normalised; duplicates are dropped silently (§6.2). dir: its
+ * pdir, or NONE to make one (a planned ancestor).
+ */
 static int
-plan_mkdir(struct ctx *c, const char *dst, struct err *e)
+plan_mkdir(struct ctx *c, const char *dst, size_t dir, struct err *e)
 {
+	struct plan *p = &c->p;
 	struct ins *in;
-	char *d;
+	uint32_t h = hash_str(dst);
 	size_t i;
+	int r;
 
-	if ((i = plan_find(&c->p, dst)) != NONE) {
-		if (c->p.v[i].kind == INS_MKDIR)
+	if ((i = plan_find(p, dst, h)) != NONE) {
+		if (p->v[i].kind == INS_MKDIR)
 			return 0;
 		return err_set(e, AG_EINVAL, "The deployment failed because "
 		    "the application specification file includes an mkdir "
 		    "command more than once for the same destination path "
 		    "(%s) from (%s). Update the files section of the AppSpec "
-		    "file, and then try again.", dst, c->p.v[i].src);
+		    "file, and then try again.", dst,
+		    msgpath(ins_src(p, &p->fb, i)));
 	}
 	if (check_name(dst, e) != 0)
 		return AG_EINVAL;
-	if ((d = strdup(dst)) == NULL)
-		return err_set(e, AG_ENOMEM, "out of memory");
-	return plan_add(&c->p, INS_MKDIR, NULL, d, &in, e);
+	if (dir == NONE && (r = pdir_add(p, NULL, dst, 1, &dir, e)) != 0)
+		return r;
+	return plan_add(p, INS_MKDIR, dir, NULL, h, &in, e);
 }
 
 /* Plan mkdir for every missing ancestor of dst, top down. */
@@ -342,7 +502,7 @@ plan_ancestors(struct ctx *c, const char *dst, struct err *e)
 		q = up;
 	}
 	for (i = miss.n; i > 0 && r == 0; i--)
-		r = plan_mkdir(c, miss.v[i - 1], e);
+		r = plan_mkdir(c, miss.v[i - 1], NONE, e);
 	goto out;
  nomem:
 	r = err_set(e, AG_ENOMEM, "out of memory");
@@ -352,130 +512,145 @@ plan_ancestors(struct ctx *c, const char *dst, struct err *e)
 	return r;
 }
 
-/* §6.2/§6.3: takes src; dst borrowed. */
+/* §6.2/§6.3: name (in the arena) in the directory pair dir. */
 static int
-plan_copy(struct ctx *c, char *src, const char *dst, int link,
+plan_copy(struct ctx *c, size_t dir, const char *name, int link,
     struct err *e)
 {
+	struct plan *p = &c->p;
 	struct ins *in;
 	struct stat sb;
-	char *d = NULL;
+	const char *dst, *src;
+	uint32_t h;
 	size_t i;
 	int replace = 0, r;
 
-	if ((i = plan_find(&c->p, dst)) != NONE) {
-		if (c->p.v[i].kind == INS_COPY)
-			r = err_set(e, AG_EINVAL, "The deployment failed "
+	if ((dst = path_in(&p->db, p->dirs[dir].dst, name)) == NULL)
+		return err_set(e, AG_ENOMEM, "out of memory");
+	/* for messages only */
+	src = msgpath(path_in(&p->sb, p->dirs[dir].src, name));
+	h = hash_str(dst);
+	if ((i = plan_find(p, dst, h)) != NONE) {
+		if (p->v[i].kind == INS_COPY)
+			return err_set(e, AG_EINVAL, "The deployment failed "
 			    "because the application specification file "
 			    "specifies two source files named %s and %s for "
 			    "the same destination (%s). Remove one of the "
 			    "source file paths from the AppSpec file, and then "
-			    "try again.", src, c->p.v[i].src, dst);
-		else
-			r = err_set(e, AG_EINVAL, "The deployment failed "
-			    "because the application specification file calls "
-			    "for installing the file %s, but a file with that "
-			    "name already exists at the location (%s). Update "
-			    "your AppSpec file or directory structure, and "
-			    "then try again.", src, dst);
-		goto fail;
+			    "try again.", src, msgpath(ins_src(p, &p->fb, i)),
+			    dst);
+		return err_set(e, AG_EINVAL, "The deployment failed "
+		    "because the application specification file calls "
+		    "for installing the file %s, but a file with that "
+		    "name already exists at the location (%s). Update "
+		    "your AppSpec file or directory structure, and "
+		    "then try again.", src, dst);
 	}
 	if ((r = check_name(dst, e)) != 0)
-		goto fail;
-	if (lstat(dst, &sb) == 0) {
+		return r;
+	if (p->dirs[dir].fresh)
+		;	/* its directory is yet to be made: nothing exists */
+	else if (lstat(dst, &sb) == 0) {
 		switch (c->o->feb) {
 		case FEB_UNSET:
 		case FEB_DISALLOW:
-			r = err_set(e, AG_EINVAL, "The deployment failed "
+			return err_set(e, AG_EINVAL, "The deployment failed "
 			    "because a specified file already exists at this "
 			    "location: %s", dst);
-			goto fail;
 		case FEB_OVERWRITE:
-			if (S_ISDIR(sb.st_mode)) {
-				r = err_set(e, AG_EINVAL, "The deployment "
+			if (S_ISDIR(sb.st_mode))
+				return err_set(e, AG_EINVAL, "The deployment "
 				    "failed because a directory exists where "
 				    "the file %s is to be installed, and "
 				    "OVERWRITE replaces only files and "
 				    "symbolic links: %s", src, dst);
-				goto fail;
-			}
 			replace = 1;
 			break;
 		case FEB_RETAIN:
 			c->st->skipped++;
-			free(src);
 			return 0;
 		default:
-			r = err_set(e, AG_EINVAL, "The deployment failed "
+			return err_set(e, AG_EINVAL, "The deployment failed "
 			    "because an invalid option was specified for "
 			    "fileExistsBehavior: %d. Valid options include "
 			    "OVERWRITE, RETAIN, and DISALLOW.", (int)c->o->feb);
-			goto fail;
 		}
-	} else if (errno != ENOENT && errno != ENOTDIR) {
-		r = err_set(e, AG_EIO, "lstat %s: %s", dst, strerror(errno));
-		goto fail;
-	}
-	if ((d = strdup(dst)) == NULL) {
-		r = err_set(e, AG_ENOMEM, "out of memory");
-		goto fail;
-	}
-	if ((r = plan_add(&c->p, INS_COPY, src, d, &in, e)) != 0)
+	} else if (errno != ENOENT && errno != ENOTDIR)
+		return err_set(e, AG_EIO, "lstat %s: %s", dst,
+		    strerror(errno));
+	if ((r = plan_add(p, INS_COPY, dir, name, h, &in, e)) != 0)
 		return r;
 	in->src_link = link ? 1 : 0;
 	in->replace = replace ? 1 : 0;
 	return 0;
- fail:
-	free(src);
-	return r;
 }
 
 static int
-cmp_str(const void *a, const void *b)
+cmp_dent(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct dent *)a)->name,
+	    ((const struct dent *)b)->name);
 }
 
 static int plan_dir(struct ctx *, const char *, const char *,
     const struct walk *, struct err *);
 
-/* One entry (or a `files` source): recurse, or plan a copy. */
+/*
+ * One entry of the directory pair dir: recurse, or plan a copy. The type
+ * comes from readdir, so a regular file costs no system call here.
+ */
 static int
-plan_entry(struct ctx *c, const char *src, const char *dst,
+plan_child(struct ctx *c, size_t dir, const struct dent *de,
     const struct walk *up, struct err *e)
 {
-	struct stat sb, tb;
-	char *s;
+	struct stat sb;
+	char *cs = NULL, *cd = NULL;
+	unsigned char t = de->type;
+	int r;
 
-	if (lstat(src, &sb) != 0)
-		return err_set(e, AG_EIO, "lstat %s: %s", src,
-		    strerror(errno));
-	if (S_ISLNK(sb.st_mode) && !c->o->preserve_symlinks &&
-	    stat(src, &tb) == 0 && S_ISDIR(tb.st_mode))
-		sb = tb;	/* materialise (Ruby 1.8, issue #152) */
-	if (S_ISDIR(sb.st_mode))
-		return plan_dir(c, src, dst, up, e);
-	if (!S_ISLNK(sb.st_mode) && !S_ISREG(sb.st_mode))
-		return err_set(e, AG_EINVAL, "%s in the revision is not a "
-		    "regular file, directory or symbolic link", src);
-	if ((s = strdup(src)) == NULL)
+	if (t == DT_REG)
+		return plan_copy(c, dir, de->name, 0, e);
+	if ((cs = path_child(c->p.dirs[dir].src, de->name)) == NULL)
 		return err_set(e, AG_ENOMEM, "out of memory");
-	return plan_copy(c, s, dst, S_ISLNK(sb.st_mode), e);
+	if (t == DT_UNKNOWN) {
+		if (lstat(cs, &sb) != 0) {
+			r = err_set(e, AG_EIO, "lstat %s: %s", cs,
+			    strerror(errno));
+			goto out;
+		}
+		t = (unsigned char)IFTODT(sb.st_mode);
+	}
+	if (t == DT_LNK && !c->o->preserve_symlinks &&
+	    stat(cs, &sb) == 0 && S_ISDIR(sb.st_mode))
+		t = DT_DIR;	/* materialise (Ruby 1.8, issue #152) */
+	if (t == DT_DIR) {
+		if ((cd = path_child(c->p.dirs[dir].dst, de->name)) == NULL)
+			r = err_set(e, AG_ENOMEM, "out of memory");
+		else
+			r = plan_dir(c, cs, cd, up, e);
+	} else if (t == DT_REG || t == DT_LNK)
+		r = plan_copy(c, dir, de->name, t == DT_LNK, e);
+	else
+		r = err_set(e, AG_EINVAL, "%s in the revision is not a "
+		    "regular file, directory or symbolic link", cs);
+ out:
+	free(cs);
+	free(cd);
+	return r;
 }
 
 static int
 plan_dir(struct ctx *c, const char *src, const char *dst,
     const struct walk *up, struct err *e)
 {
-	struct strv names = STRV_INIT;
+	struct dent *v = NULL, *nv;
 	struct walk w;
 	struct dirent *de;
 	struct stat sb;
 	const struct walk *a;
-	char *cs = NULL, *cd = NULL;
 	DIR *d = NULL;
-	size_t i;
-	int r = 0;
+	size_t n = 0, cap = 0, i, pd;
+	int r = 0, fresh = 0;
 
 	if (stat(src, &sb) != 0)
 		return err_set(e, AG_EIO, "stat %s: %s", src, strerror(errno));
@@ -491,13 +666,16 @@ plan_dir(struct ctx *c, const char *src, const char *dst,
 		return err_set(e, AG_EINVAL, "%s is nested too deeply", src);
 
 	if (stat(dst, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-		if (lstat(dst, &sb) == 0 && plan_find(&c->p, dst) == NONE)
+		if (lstat(dst, &sb) == 0 &&
+		    plan_find(&c->p, dst, hash_str(dst)) == NONE)
 			return err_set(e, AG_EINVAL, "The deployment failed "
 			    "because a file that is not a directory exists "
 			    "where the directory %s is to be created", dst);
-		if ((r = plan_mkdir(c, dst, e)) != 0)
-			return r;
+		fresh = 1;
 	}
+	if ((r = pdir_add(&c->p, src, dst, fresh, &pd, e)) != 0 ||
+	    (fresh && (r = plan_mkdir(c, dst, pd, e)) != 0))
+		return r;
 	if ((d = opendir(src)) == NULL)
 		return err_set(e, AG_EIO, "opendir %s: %s", src,
 		    strerror(errno));
@@ -505,10 +683,15 @@ plan_dir(struct ctx *c, const char *src, const char *dst,
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (strv_push(&names, de->d_name) != 0) {
-			r = err_set(e, AG_ENOMEM, "out of memory");
-			goto out;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto nomem;
+			v = nv;
 		}
+		if ((v[n].name = arena_dup(&c->p, de->d_name)) == NULL)
+			goto nomem;
+		v[n++].type = de->d_type;
 	}
 	if (errno != 0) {
 		r = err_set(e, AG_EIO, "readdir %s: %s", src, strerror(errno));
@@ -516,25 +699,17 @@ plan_dir(struct ctx *c, const char *src, const char *dst,
 	}
 	closedir(d);
 	d = NULL;
-	if (names.n > 1)
-		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
-	for (i = 0; i < names.n && r == 0; i++) {
-		if ((cs = path_child(src, names.v[i])) == NULL ||
-		    (cd = path_child(dst, names.v[i])) == NULL) {
-			r = err_set(e, AG_ENOMEM, "out of memory");
-			goto out;
-		}
-		r = plan_entry(c, cs, cd, &w, e);
-		free(cs);
-		free(cd);
-		cs = cd = NULL;
-	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_dent);
+	for (i = 0; i < n && r == 0; i++)
+		r = plan_child(c, pd, &v[i], &w, e);
+	goto out;
+ nomem:
+	r = err_set(e, AG_ENOMEM, "out of memory");
  out:
-	free(cs);
-	free(cd);
 	if (d != NULL)
 		closedir(d);
-	strv_release(&names);
+	free(v);
 	return r;
 }
 
@@ -544,7 +719,10 @@ plan_files(struct ctx *c, const char *archive, struct err *e)
 	const struct appspec *as = c->o->spec;
 	struct stat sb;
 	char *rel = NULL, *src = NULL, *dst = NULL, *fdst = NULL;
-	size_t i;
+	const char *nm;
+	char *sdir = NULL;
+	size_t i, k, pd;
+	mode_t lmode;
 	int r = 0, isdir;
 
 	for (i = 0; i < as->n_files && r == 0; i++) {
@@ -558,10 +736,8 @@ plan_files(struct ctx *c, const char *archive, struct err *e)
 		    (rel = path_norm(fdst)) == NULL ||
 		    (src = strcmp(rel, "/") == 0 ? strdup(archive) :
 		    util_path_join(archive, rel + 1)) == NULL ||
-		    (dst = path_abs(f->destination)) == NULL) {
-			r = err_set(e, AG_ENOMEM, "out of memory");
-			goto out;
-		}
+		    (dst = path_abs(f->destination)) == NULL)
+			goto nomem;
 		free(fdst);
 		fdst = NULL;
 		if (lstat(src, &sb) != 0) {
@@ -571,32 +747,49 @@ plan_files(struct ctx *c, const char *archive, struct err *e)
 			    "revision", f->source);
 			goto out;
 		}
+		lmode = sb.st_mode;
 		isdir = S_ISDIR(sb.st_mode);
 		if (S_ISLNK(sb.st_mode) && !c->o->preserve_symlinks &&
 		    stat(src, &sb) == 0 && S_ISDIR(sb.st_mode))
 			isdir = 1;
 		if (isdir) {
 			if ((r = plan_ancestors(c, dst, e)) == 0)
-				r = plan_entry(c, src, dst, NULL, e);
+				r = plan_dir(c, src, dst, NULL, e);
 		} else {
-			if ((fdst = path_child(dst, path_base(src))) == NULL) {
-				r = err_set(e, AG_ENOMEM, "out of memory");
+			if ((fdst = path_child(dst, path_base(src))) == NULL ||
+			    (sdir = path_dir(src)) == NULL)
+				goto nomem;
+			if ((r = plan_ancestors(c, fdst, e)) != 0)
+				goto out;
+			if (!S_ISLNK(lmode) && !S_ISREG(lmode)) {
+				r = err_set(e, AG_EINVAL, "%s in the revision "
+				    "is not a regular file, directory or "
+				    "symbolic link", src);
 				goto out;
 			}
-			if ((r = plan_ancestors(c, fdst, e)) == 0)
-				r = plan_entry(c, src, fdst, NULL, e);
+			k = plan_find(&c->p, dst, hash_str(dst));
+			if ((nm = arena_dup(&c->p, path_base(src))) == NULL)
+				goto nomem;
+			if ((r = pdir_add(&c->p, sdir, dst, k != NONE &&
+			    c->p.v[k].kind == INS_MKDIR, &pd, e)) == 0)
+				r = plan_copy(c, pd, nm, S_ISLNK(lmode), e);
 		}
 		free(rel);
 		free(src);
 		free(dst);
 		free(fdst);
-		rel = src = dst = fdst = NULL;
+		free(sdir);
+		rel = src = dst = fdst = sdir = NULL;
 	}
+	goto out;
+ nomem:
+	r = err_set(e, AG_ENOMEM, "out of memory");
  out:
 	free(rel);
 	free(src);
 	free(dst);
 	free(fdst);
+	free(sdir);
 	return r;
 }
 
@@ -739,14 +932,14 @@ perm_target(struct ctx *c, size_t i, size_t k, struct err *e)
 		    "the permissions setting for (%s) is specified more than "
 		    "once in the application specification file. Update the "
 		    "files section of the AppSpec file, and then try again.",
-		    p->v[i].dst);
+		    msgpath(ins_dst(p, &p->fb, i)));
 	if (p->v[i].kind == INS_COPY &&
 	    perm_has_default(&c->o->spec->perms[k]))
 		return err_set(e, AG_EINVAL, "The deployment failed because "
 		    "the -d parameter has been specified to apply an acl "
 		    "setting to a file. This parameter is supported for "
 		    "directories only. Update the AppSpec file, and then try "
-		    "again. (%s)", p->v[i].dst);
+		    "again. (%s)", msgpath(ins_dst(p, &p->fb, i)));
 	if ((r = perm_resolve(c, k, e)) != 0)
 		return r;
 	if (p->npa == p->pacap) {
@@ -757,8 +950,8 @@ perm_target(struct ctx *c, size_t i, size_t k, struct err *e)
 		p->pa = np;
 		p->pacap = ncap;
 	}
-	p->pa[p->npa].ins = i;
-	p->pa[p->npa].perm = k;
+	p->pa[p->npa].ins = (uint32_t)i;
+	p->pa[p->npa].perm = (uint32_t)k;
 	p->npa++;
 	p->v[i].has_perm = 1;
 	return 0;
@@ -782,6 +975,20 @@ perm_matches(const struct appspec_perm *pm, const char *base, size_t blen,
 		if (appspec_glob_match(pm->except[j], rel))
 			return 0;
 	return 1;
+}
+
+/* Make entry i a target of permission k if it falls under base. */
+static int
+perm_try(struct ctx *c, size_t i, size_t k, const char *base, size_t blen,
+    struct err *e)
+{
+	const char *dst = ins_dst(&c->p, &c->p.db, i);
+
+	if (dst == NULL)
+		return err_set(e, AG_ENOMEM, "out of memory");
+	if (!perm_matches(&c->o->spec->perms[k], base, blen, dst))
+		return 0;
+	return perm_target(c, i, k, e);
 }
 
 static int
@@ -817,7 +1024,7 @@ plan_perms(struct ctx *c, struct err *e)
 				    pm->object, pm->except[j]);
 		if ((obj = path_abs(pm->object)) == NULL)
 			return err_set(e, AG_ENOMEM, "out of memory");
-		i = plan_find(p, obj);
+		i = plan_find(p, obj, hash_str(obj));
 		kind = i != NONE ? (int)p->v[i].kind : -1;
 		if (kind == INS_COPY) {
 			if (!(types & APPSPEC_T_FILE))
@@ -858,14 +1065,12 @@ plan_perms(struct ctx *c, struct err *e)
 			/* files first, then directories, in plan order */
 			for (i = 0; (types & APPSPEC_T_FILE) && i < p->n &&
 			    r == 0; i++)
-				if (p->v[i].kind == INS_COPY &&
-				    perm_matches(pm, base, blen, p->v[i].dst))
-					r = perm_target(c, i, k, e);
+				if (p->v[i].kind == INS_COPY)
+					r = perm_try(c, i, k, base, blen, e);
 			for (i = 0; (types & APPSPEC_T_DIR) && i < p->n &&
 			    r == 0; i++)
-				if (p->v[i].kind == INS_MKDIR &&
-				    perm_matches(pm, base, blen, p->v[i].dst))
-					r = perm_target(c, i, k, e);
+				if (p->v[i].kind == INS_MKDIR)
+					r = perm_try(c, i, k, base, blen, e);
 		}
  next:
 		free(obj);
@@ -877,129 +1082,289 @@ plan_perms(struct ctx *c, struct err *e)
 
 /* ---- install.json ------------------------------------------------------- */
 
-/* A JSON string; non-UTF-8 bytes become '?' (the file is informational). */
-static json_t *
-jstr(const char *s)
+/*
+ * install.json is written entry by entry, as the plan is walked, into a
+ * temporary file renamed over the old one: its size costs no memory. The
+ * text is what jansson's JSON_COMPACT gave for the whole tree.
+ */
+struct jw {
+	struct buf b;
+	int fd;
+	int err;		/* errno of the first failed write */
+	int nomem;
+	size_t n;		/* instructions written */
+};
+
+static void
+jw_flush(struct jw *w)
 {
-	json_t *v;
-	char *t, *q;
+	size_t off = 0;
+	ssize_t n;
 
-	if (s == NULL)
-		return json_null();
-	if ((v = json_string(s)) != NULL || (t = strdup(s)) == NULL)
-		return v;
-	for (q = t; *q != '\0'; q++)
-		if ((unsigned char)*q >= 0x80)
-			*q = '?';
-	v = json_string(t);
-	free(t);
-	return v;
-}
-
-static int
-jadd(json_t *arr, json_t *obj, const char *k1, json_t *v1, const char *k2,
-    json_t *v2, const char *k3, json_t *v3)
-{
-	int bad = obj == NULL || v1 == NULL || v2 == NULL ||
-	    (k3 != NULL && v3 == NULL);
-
-	if (!bad) {
-		bad |= json_object_set_new(obj, k1, v1) != 0;
-		bad |= json_object_set_new(obj, k2, v2) != 0;
-		if (k3 != NULL)
-			bad |= json_object_set_new(obj, k3, v3) != 0;
-		return json_array_append_new(arr, obj) != 0 || bad ?
-		    AG_ENOMEM : 0;
+	while (off < w->b.len && w->err == 0) {
+		if ((n = write(w->fd, w->b.ptr + off, w->b.len - off)) < 0) {
+			if (errno != EINTR)
+				w->err = errno;
+			continue;
+		}
+		off += (size_t)n;
 	}
-	json_decref(obj);
-	json_decref(v1);
-	json_decref(v2);
-	json_decref(v3);
-	return AG_ENOMEM;
+	buf_reset(&w->b);
 }
 
+static void
+jw_raw(struct jw *w, const char *s, size_t n)
+{
+	if (buf_add(&w->b, s, n) != 0)
+		w->nomem = 1;
+}
+
+/* s must be a string literal: "" s does not compile otherwise */
+#define JW_LIT(w, s) jw_raw((w), "" s, sizeof(s) - 1)
+
+/* Valid UTF-8 as jansson takes it: no overlong forms, no surrogates. */
 static int
-json_perm(json_t *arr, const struct appspec_perm *pm, const char *file)
+utf8_valid(const unsigned char *s)
+{
+	uint32_t cp;
+	int n, k;
+
+	while (*s != '\0') {
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if (*s < 0xc2 || *s > 0xf4)
+			return 0;
+		n = *s >= 0xf0 ? 3 : *s >= 0xe0 ? 2 : 1;
+		cp = *s & (0x3fu >> n);
+		for (k = 1; k <= n; k++) {
+			if ((s[k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[k] & 0x3fu);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}
+
+/* A JSON string, or null; not UTF-8: bytes >= 0x80 become '?'. */
+static void
+jw_str(struct jw *w, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *u = (const unsigned char *)s, *run;
+	char esc[6] = { '\\', 'u', '0', '0' };
+	unsigned char ch;
+	int utf8;
+
+	if (s == NULL) {
+		JW_LIT(w, "null");
+		return;
+	}
+	utf8 = utf8_valid(u);
+	JW_LIT(w, "\"");
+	for (;;) {
+		for (run = u; *u >= 0x20 && *u != '"' && *u != '\\' &&
+		    (utf8 || *u < 0x80); u++)
+			;
+		jw_raw(w, (const char *)run, (size_t)(u - run));
+		if ((ch = *u++) == '\0')
+			break;
+		switch (ch) {
+		case '"':	JW_LIT(w, "\\\""); break;
+		case '\\':	JW_LIT(w, "\\\\"); break;
+		case '\b':	JW_LIT(w, "\\b"); break;
+		case '\f':	JW_LIT(w, "\\f"); break;
+		case '\n':	JW_LIT(w, "\\n"); break;
+		case '\r':	JW_LIT(w, "\\r"); break;
+		case '\t':	JW_LIT(w, "\\t"); break;
+		default:
+			if (ch >= 0x80) {
+				JW_LIT(w, "?");
+				break;
+			}
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 15];
+			jw_raw(w, esc, sizeof(esc));
+		}
+	}
+	JW_LIT(w, "\"");
+}
+
+/* {"type":"<type>", then jw_key + value pairs, then jw_end; plain ASCII. */
+static void
+jw_begin(struct jw *w, const char *type)
+{
+	if (w->n++ > 0)
+		JW_LIT(w, ",");
+	JW_LIT(w, "{\"type\":\"");
+	jw_raw(w, type, strlen(type));
+	JW_LIT(w, "\"");
+}
+
+static void
+jw_key(struct jw *w, const char *key)
+{
+	JW_LIT(w, ",\"");
+	jw_raw(w, key, strlen(key));
+	JW_LIT(w, "\":");
+}
+
+static void
+jw_end(struct jw *w)
+{
+	JW_LIT(w, "}");
+	if (w->b.len >= JSON_FLUSH)
+		jw_flush(w);
+}
+
+static void
+json_perm(struct jw *w, const struct appspec_perm *pm, const char *file)
 {
 	const struct appspec_context *cx = pm->context;
 	char mode[16];
-	json_t *acl, *ctx;
 	size_t i;
-	int r = 0;
 
 	if (pm->mode >= 0) {
 		snprintf(mode, sizeof(mode), "%04o", (unsigned)pm->mode);
-		r |= jadd(arr, json_object(), "type", json_string("chmod"),
-		    "mode", json_string(mode), "file", jstr(file));
+		jw_begin(w, "chmod");
+		jw_key(w, "mode");
+		jw_str(w, mode);
+		jw_key(w, "file");
+		jw_str(w, file);
+		jw_end(w);
 	}
 	if (pm->n_acls > 0) {
-		if ((acl = json_array()) == NULL)
-			return AG_ENOMEM;
-		for (i = 0; i < pm->n_acls; i++)
-			r |= json_array_append_new(acl, jstr(pm->acls[i]));
-		r |= jadd(arr, json_object(), "type", json_string("setfacl"),
-		    "acl", acl, "file", jstr(file));
+		jw_begin(w, "setfacl");
+		jw_key(w, "acl");
+		JW_LIT(w, "[");
+		for (i = 0; i < pm->n_acls; i++) {
+			if (i > 0)
+				JW_LIT(w, ",");
+			jw_str(w, pm->acls[i]);
+		}
+		JW_LIT(w, "]");
+		jw_key(w, "file");
+		jw_str(w, file);
+		jw_end(w);
 	}
 	if (cx != NULL) {
-		ctx = json_object();
-		if (ctx == NULL)
-			return AG_ENOMEM;
-		r |= json_object_set_new(ctx, "user", jstr(cx->user));
-		r |= json_object_set_new(ctx, "role", json_null());
-		r |= json_object_set_new(ctx, "type", jstr(cx->type));
-		r |= json_object_set_new(ctx, "range", jstr(cx->range));
-		r |= jadd(arr, json_object(), "type",
-		    json_string("semanage"), "context", ctx, "file",
-		    jstr(file));
+		jw_begin(w, "semanage");
+		jw_key(w, "context");
+		JW_LIT(w, "{\"user\":");
+		jw_str(w, cx->user);
+		JW_LIT(w, ",\"role\":null,\"type\":");
+		jw_str(w, cx->type);
+		JW_LIT(w, ",\"range\":");
+		jw_str(w, cx->range);
+		JW_LIT(w, "}");
+		jw_key(w, "file");
+		jw_str(w, file);
+		jw_end(w);
 	}
 	if (pm->owner != NULL || pm->group != NULL) {
-		json_t *o = json_object();
-
-		if (o != NULL &&
-		    json_object_set_new(o, "type", json_string("chown")) != 0)
-			r = AG_ENOMEM;
-		r |= jadd(arr, o, "owner", jstr(pm->owner), "group",
-		    jstr(pm->group), "file", jstr(file));
+		jw_begin(w, "chown");
+		jw_key(w, "owner");
+		jw_str(w, pm->owner);
+		jw_key(w, "group");
+		jw_str(w, pm->group);
+		jw_key(w, "file");
+		jw_str(w, file);
+		jw_end(w);
 	}
-	return r != 0 ? AG_ENOMEM : 0;
 }
 
+/* Write path atomically, as plat_fs_write_atomic() would. */
 static int
 write_json(struct ctx *c, const char *path, struct err *e)
 {
-	const struct plan *p = &c->p;
-	json_t *root = NULL, *arr;
-	char *s = NULL;
+	struct plan *p = &c->p;
+	struct jw w = { BUF_INIT(BUF_MAX_DEFAULT), -1, 0, 0, 0 };
+	struct buf tmp = BUF_INIT(PATH_BUF);
+	const char *src, *dst;
 	size_t i;
-	int r = 0;
+	int r = 0, dfd;
 
-	if ((root = json_object()) == NULL || (arr = json_array()) == NULL ||
-	    json_object_set_new(root, "instructions", arr) != 0)
+	if (buf_addf(&tmp, "%s.tmp.XXXXXX", path) != 0)
 		goto nomem;
-	for (i = 0; i < p->n && r == 0; i++) {
+	if ((w.fd = mkostemp(tmp.ptr, O_CLOEXEC)) < 0) {
+		r = err_set(e, AG_EIO, "create %s: %s", tmp.ptr,
+		    strerror(errno));
+		buf_reset(&tmp);	/* nothing to unlink */
+		goto out;
+	}
+	JW_LIT(&w, "{\"instructions\":[");
+	for (i = 0; i < p->n && !w.nomem; i++) {
 		const struct ins *in = &p->v[i];
 
-		if (in->kind == INS_COPY)
-			r = jadd(arr, json_object(), "type",
-			    json_string("copy"), "source", jstr(in->src),
-			    "destination", jstr(in->dst));
-		else
-			r = jadd(arr, json_object(), "type",
-			    json_string("mkdir"), "directory", jstr(in->dst),
-			    NULL, NULL);
+		if ((dst = ins_dst(p, &p->db, i)) == NULL)
+			goto nomem;
+		if (in->kind == INS_COPY) {
+			if ((src = ins_src(p, &p->sb, i)) == NULL)
+				goto nomem;
+			jw_begin(&w, "copy");
+			jw_key(&w, "source");
+			jw_str(&w, src);
+			jw_key(&w, "destination");
+			jw_str(&w, dst);
+		} else {
+			jw_begin(&w, "mkdir");
+			jw_key(&w, "directory");
+			jw_str(&w, dst);
+		}
+		jw_end(&w);
 	}
-	for (i = 0; i < p->npa && r == 0; i++)
-		r = json_perm(arr, &c->o->spec->perms[p->pa[i].perm],
-		    p->v[p->pa[i].ins].dst);
-	if (r != 0 || (s = json_dumps(root, JSON_COMPACT)) == NULL)
+	for (i = 0; i < p->npa && !w.nomem; i++) {
+		if ((dst = ins_dst(p, &p->db, p->pa[i].ins)) == NULL)
+			goto nomem;
+		json_perm(&w, &c->o->spec->perms[p->pa[i].perm], dst);
+	}
+	JW_LIT(&w, "]}");
+	if (w.nomem)
 		goto nomem;
-	r = plat_fs_write_atomic(path, s, strlen(s), 0644, e);
+	jw_flush(&w);
+	if (w.err != 0) {
+		r = err_set(e, AG_EIO, "write %s: %s", tmp.ptr,
+		    strerror(w.err));
+		goto out;
+	}
+	if (fchmod(w.fd, 0644) != 0 || fsync(w.fd) != 0) {
+		r = err_set(e, AG_EIO, "sync %s: %s", tmp.ptr, strerror(errno));
+		goto out;
+	}
+	if (close(w.fd) != 0) {
+		w.fd = -1;
+		r = err_set(e, AG_EIO, "close %s: %s", tmp.ptr,
+		    strerror(errno));
+		goto out;
+	}
+	w.fd = -1;
+	if (rename(tmp.ptr, path) != 0) {
+		r = err_set(e, AG_EIO, "rename %s to %s: %s", tmp.ptr, path,
+		    strerror(errno));
+		goto out;
+	}
+	buf_reset(&tmp);	/* renamed */
+	/* the rename itself, durable (best effort, as the platform does) */
+	if ((dfd = open(c->o->instructions_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
 	goto out;
  nomem:
 	r = err_set(e, AG_ENOMEM, "out of memory writing %s", path);
  out:
-	free(s);
-	json_decref(root);
+	if (w.fd >= 0)
+		close(w.fd);
+	if (tmp.len > 0)
+		unlink(tmp.ptr);
+	buf_release(&tmp);
+	buf_release(&w.b);
 	return r;
 }
 
@@ -1240,36 +1605,109 @@ cleanup_add(struct ctx *c, const char *s, size_t n, struct err *e)
 	return 0;
 }
 
-/* A fresh name next to dst: "<dir>/.cdagent-XXXXXX". */
-static char *
-tmp_name(const char *dst)
+/*
+ * The umask, read from /proc without changing it: umask(2) can only be
+ * read by setting it, for the whole process. -1 when unknown.
+ */
+static int
+read_umask(void)
 {
-	char *dir, *t;
+	char s[512], *u, *end;
+	ssize_t n;
+	long v;
+	int fd;
 
-	if ((dir = path_dir(dst)) == NULL)
-		return NULL;
-	t = path_child(dir, ".cdagent-XXXXXX");
-	free(dir);
-	return t;
+	if ((fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, s, sizeof(s) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	s[n] = '\0';
+	if ((u = strstr(s, "\nUmask:")) == NULL)
+		return -1;
+	errno = 0;
+	v = strtol(u + 7, &end, 8);
+	if (errno != 0 || end == u + 7 || v < 0 || v > 0777)
+		return -1;
+	return (int)v;
 }
 
+static void
+xdir_close(struct ctx *c)
+{
+	if (c->sfd >= 0)
+		close(c->sfd);
+	if (c->dfd >= 0)
+		close(c->dfd);
+	c->sfd = c->dfd = -1;
+	c->xdir = NONE;
+}
+
+/*
+ * Open the directories of entry i (src, dst: its paths, for messages)
+ * unless they are open already, and learn what a new file gets there.
+ */
 static int
-copy_data(struct ctx *c, int in, int out, const char *src, struct err *e)
+xdir_enter(struct ctx *c, size_t i, const char *src, const char *dst,
+    struct err *e)
+{
+	const struct pdir *pd = &c->p.dirs[c->p.v[i].dir];
+	struct stat sb;
+
+	if (c->xdir == c->p.v[i].dir)
+		return 0;
+	xdir_close(c);
+	if ((c->sfd = openat(AT_FDCWD, pd->src, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) < 0)
+		return err_set(e, AG_EIO, "open %s: %s", src, strerror(errno));
+	if ((c->dfd = openat(AT_FDCWD, pd->dst, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) < 0 || fstat(c->dfd, &sb) != 0)
+		return err_set(e, AG_EIO, "create %s: %s", dst,
+		    strerror(errno));
+	c->xgid = (sb.st_mode & S_ISGID) ? sb.st_gid : c->egid;
+	/* a default ACL, not the umask, shapes a new file's mode there */
+	c->xacl = fgetxattr(c->dfd, "system.posix_acl_default", NULL, 0) > 0;
+	c->xdir = c->p.v[i].dir;
+	return 0;
+}
+
+/* A fresh name for a temporary in dfd: ".cdagent-XXXXXX". */
+static void
+tmp_name(struct ctx *c, char tmp[32])
+{
+	c->tmpseq = c->tmpseq * 1103515245u + 12345u;
+	snprintf(tmp, 32, ".cdagent-%06x", (c->tmpseq >> 8) & 0xffffff);
+}
+
+/* The full path of a name in dfd, for messages. */
+static const char *
+xdir_path(struct ctx *c, const char *name)
+{
+	return msgpath(path_in(&c->p.fb, c->p.dirs[c->xdir].dst, name));
+}
+
+/* Copy size bytes (fewer if the file shrank meanwhile). */
+static int
+copy_data(struct ctx *c, int in, int out, uint64_t size, const char *src,
+    struct err *e)
 {
 	int method = 0;		/* copy_file_range, sendfile, read/write */
 	ssize_t n, w, off;
+	size_t want;
 
-	for (;;) {
+	while (size > 0) {
+		want = size < COPY_CHUNK ? (size_t)size : COPY_CHUNK;
 		if (method == 0)
-			n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK,
-			    0);
+			n = copy_file_range(in, NULL, out, NULL, want, 0);
 		else if (method == 1)
-			n = sendfile(out, in, NULL, COPY_CHUNK);
+			n = sendfile(out, in, NULL, want);
 		else {
 			if (c->rwbuf == NULL &&
 			    (c->rwbuf = malloc(RW_BUF)) == NULL)
 				return err_set(e, AG_ENOMEM, "out of memory");
-			if ((n = read(in, c->rwbuf, RW_BUF)) > 0)
+			if ((n = read(in, c->rwbuf, want < RW_BUF ? want :
+			    RW_BUF)) > 0)
 				for (off = 0; off < n; off += w)
 					if ((w = write(out, c->rwbuf + off,
 					    (size_t)(n - off))) < 0) {
@@ -1286,6 +1724,7 @@ copy_data(struct ctx *c, int in, int out, const char *src, struct err *e)
 			return 0;
 		if (n > 0) {
 			c->st->bytes += (uint64_t)n;
+			size -= (uint64_t)n;
 			continue;
 		}
 		if (errno == EINTR)
@@ -1299,30 +1738,35 @@ copy_data(struct ctx *c, int in, int out, const char *src, struct err *e)
 		}
 		return err_set(e, AG_EIO, "copy %s: %s", src, strerror(errno));
 	}
+	return 0;
 }
 
 static int
-copy_link(const struct ins *in, struct err *e)
+copy_link(struct ctx *c, size_t idx, const char *src, const char *dst,
+    struct err *e)
 {
+	const struct ins *in = &c->p.v[idx];
 	struct stat sb;
-	char *tgt = NULL, *tmp = NULL;
+	char *tgt = NULL, tmp[32];
 	ssize_t n;
 	size_t sz;
 	int r = 0, i;
 
-	if (lstat(in->src, &sb) != 0)
-		return err_set(e, AG_EIO, "lstat %s: %s", in->src,
+	if ((r = xdir_enter(c, idx, src, dst, e)) != 0)
+		return r;
+	if (fstatat(c->sfd, in->name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return err_set(e, AG_EIO, "lstat %s: %s", src,
 		    strerror(errno));
 	sz = (size_t)sb.st_size + 1;
 	for (;;) {
 		free(tgt);
 		if (sz > PATH_MAX * 4 || (tgt = malloc(sz)) == NULL) {
 			r = err_set(e, AG_ENOMEM, "readlink %s: too long",
-			    in->src);
+			    src);
 			goto out;
 		}
-		if ((n = readlink(in->src, tgt, sz)) < 0) {
-			r = err_set(e, AG_EIO, "readlink %s: %s", in->src,
+		if ((n = readlinkat(c->sfd, in->name, tgt, sz)) < 0) {
+			r = err_set(e, AG_EIO, "readlink %s: %s", src,
 			    strerror(errno));
 			goto out;
 		}
@@ -1332,133 +1776,148 @@ copy_link(const struct ins *in, struct err *e)
 	}
 	tgt[n] = '\0';
 	if (!in->replace) {
-		if (symlink(tgt, in->dst) != 0)
-			r = err_set(e, AG_EIO, "symlink %s: %s", in->dst,
+		if (symlinkat(tgt, c->dfd, in->name) != 0)
+			r = err_set(e, AG_EIO, "symlink %s: %s", dst,
 			    strerror(errno));
 		goto out;
 	}
 	/* OVERWRITE: a link under a fresh name, renamed over dst */
 	for (i = 0; i < 100; i++) {
-		free(tmp);
-		if ((tmp = tmp_name(in->dst)) == NULL) {
-			r = err_set(e, AG_ENOMEM, "out of memory");
-			goto out;
-		}
-		snprintf(tmp + strlen(tmp) - 6, 7, "%06x",
-		    (unsigned)(((unsigned)getpid() * 2654435761u +
-		    (unsigned)i * 40503u + (unsigned)sb.st_ino) & 0xffffff));
-		if (symlink(tgt, tmp) == 0)
+		tmp_name(c, tmp);
+		if (symlinkat(tgt, c->dfd, tmp) == 0)
 			break;
 		if (errno != EEXIST) {
-			r = err_set(e, AG_EIO, "symlink %s: %s", tmp,
-			    strerror(errno));
+			r = err_set(e, AG_EIO, "symlink %s: %s",
+			    xdir_path(c, tmp), strerror(errno));
 			goto out;
 		}
 	}
 	if (i == 100)
-		r = err_set(e, AG_EIO, "no free temporary name near %s",
-		    in->dst);
-	else if (rename(tmp, in->dst) != 0) {
-		r = err_set(e, AG_EIO, "rename %s to %s: %s", tmp, in->dst,
-		    strerror(errno));
-		unlink(tmp);
+		r = err_set(e, AG_EIO, "no free temporary name near %s", dst);
+	else if (renameat(c->dfd, tmp, c->dfd, in->name) != 0) {
+		r = err_set(e, AG_EIO, "rename %s to %s: %s",
+		    xdir_path(c, tmp), dst, strerror(errno));
+		unlinkat(c->dfd, tmp, 0);
 	}
  out:
-	free(tmp);
 	free(tgt);
 	return r;
 }
 
+/* Create a temporary in dfd, its name in tmp; errno EEXIST: none free. */
 static int
-copy_file(struct ctx *c, const struct ins *in, struct err *e)
+tmp_create(struct ctx *c, char tmp[32], mode_t mode)
 {
+	int i, fd;
+
+	for (i = 0; i < 100; i++) {
+		tmp_name(c, tmp);
+		fd = openat(c->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * The file is opened by name in the cached directories: two opens, one
+ * fstat, the copy, one futimens, two closes. A new file is ours, in our
+ * group (or the setgid directory's), with the mode asked for less the
+ * umask: fchown and fchmod run only when that is not what the source has.
+ * When the owner is to change, the file stays private (mode & 0700) until
+ * it has, so nobody of the interim group can open it meanwhile.
+ */
+static int
+copy_file(struct ctx *c, size_t idx, const char *src, const char *dst,
+    struct err *e)
+{
+	const struct ins *in = &c->p.v[idx];
 	struct timespec ts[2];
 	struct stat sb;
-	char *tmp = NULL;
-	const char *dst = in->dst;
-	mode_t mode;
-	int ifd = -1, ofd = -1, r = 0;
+	char tmp[32] = "";
+	mode_t mode, cmode;
+	int ifd = -1, ofd = -1, r = 0, own;
 
-	if ((ifd = open(in->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    fstat(ifd, &sb) != 0) {
-		r = err_set(e, AG_EIO, "open %s: %s", in->src,
-		    strerror(errno));
+	if ((r = xdir_enter(c, idx, src, dst, e)) != 0)
+		return r;
+	if ((ifd = openat(c->sfd, in->name, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0 || fstat(ifd, &sb) != 0) {
+		r = err_set(e, AG_EIO, "open %s: %s", src, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		r = err_set(e, AG_EIO, "%s is no longer a regular file",
-		    in->src);
+		r = err_set(e, AG_EIO, "%s is no longer a regular file", src);
 		goto out;
 	}
-	if (in->replace) {
-		if ((tmp = tmp_name(in->dst)) == NULL) {
-			r = err_set(e, AG_ENOMEM, "out of memory");
-			goto out;
-		}
-		ofd = mkostemp(tmp, O_CLOEXEC);
-		dst = tmp;
-	} else
-		ofd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
+	mode = sb.st_mode & 07777;
+	own = sb.st_uid != c->euid || sb.st_gid != c->xgid;
+	cmode = mode & (own ? 0700 : 0777);
+	if (in->replace)
+		ofd = tmp_create(c, tmp, cmode);
+	else
+		ofd = openat(c->dfd, in->name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, cmode);
 	if (ofd < 0) {
-		if (errno == EEXIST)
+		if (in->replace && errno == EEXIST)
+			r = err_set(e, AG_EIO, "no free temporary name near "
+			    "%s", dst);
+		else if (errno == EEXIST)
 			r = err_set(e, AG_EIO, "The deployment failed because "
 			    "a specified file already exists at this location: "
-			    "%s", in->dst);
+			    "%s", dst);
 		else
-			r = err_set(e, AG_EIO, "create %s: %s", dst,
-			    strerror(errno));
-		free(tmp);	/* nothing was created */
-		tmp = NULL;
+			r = err_set(e, AG_EIO, "create %s: %s", in->replace ?
+			    xdir_path(c, tmp) : dst, strerror(errno));
+		tmp[0] = '\0';	/* nothing was created */
 		goto out;
 	}
-	if ((r = copy_data(c, ifd, ofd, in->src, e)) != 0)
+	if ((r = copy_data(c, ifd, ofd, (uint64_t)sb.st_size, src, e)) != 0)
 		goto out;
-	mode = sb.st_mode & 07777;
-	if (fchown(ofd, sb.st_uid, sb.st_gid) != 0)
+	if (own && fchown(ofd, sb.st_uid, sb.st_gid) != 0)
 		mode &= (mode_t)~(S_ISUID | S_ISGID);
 	ts[0] = sb.st_atim;
 	ts[1] = sb.st_mtim;
-	if (fchmod(ofd, mode) != 0 || futimens(ofd, ts) != 0) {
-		r = err_set(e, AG_EIO, "set mode/times of %s: %s", dst,
-		    strerror(errno));
+	if (((c->umask < 0 || c->xacl ||
+	    mode != (cmode & ~(mode_t)c->umask)) && fchmod(ofd, mode) != 0) ||
+	    futimens(ofd, ts) != 0) {
+		r = err_set(e, AG_EIO, "set mode/times of %s: %s",
+		    tmp[0] ? xdir_path(c, tmp) : dst, strerror(errno));
 		goto out;
 	}
 	if (close(ofd) != 0) {
 		ofd = -1;
-		r = err_set(e, AG_EIO, "close %s: %s", dst, strerror(errno));
+		r = err_set(e, AG_EIO, "close %s: %s",
+		    tmp[0] ? xdir_path(c, tmp) : dst, strerror(errno));
 		goto out;
 	}
 	ofd = -1;
-	if (tmp != NULL && rename(tmp, in->dst) != 0)
-		r = err_set(e, AG_EIO, "rename %s to %s: %s", tmp, in->dst,
-		    strerror(errno));
+	if (tmp[0] && renameat(c->dfd, tmp, c->dfd, in->name) != 0)
+		r = err_set(e, AG_EIO, "rename %s to %s: %s",
+		    xdir_path(c, tmp), dst, strerror(errno));
  out:
 	if (ofd >= 0)
 		close(ofd);
 	if (ifd >= 0)
 		close(ifd);
-	if (tmp != NULL) {
-		if (r != 0)
-			unlink(tmp);
-		free(tmp);
-	}
+	if (tmp[0] && r != 0)
+		unlinkat(c->dfd, tmp, 0);
 	return r;
 }
 
 static int
-exec_mkdir(struct ctx *c, const struct ins *in, struct err *e)
+exec_mkdir(struct ctx *c, const char *dst, struct err *e)
 {
 	struct stat sb;
 
-	if (mkdir(in->dst, 0777) == 0) {
+	if (mkdir(dst, 0777) == 0) {
 		c->st->dirs++;
-		return cleanup_add(c, in->dst, strlen(in->dst), e);
+		return cleanup_add(c, dst, strlen(dst), e);
 	}
 	/* made meanwhile by someone else: use it, but it is not ours */
-	if (errno == EEXIST && lstat(in->dst, &sb) == 0 && S_ISDIR(sb.st_mode))
+	if (errno == EEXIST && lstat(dst, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return 0;
-	return err_set(e, AG_EIO, "mkdir %s: %s", in->dst, strerror(errno));
+	return err_set(e, AG_EIO, "mkdir %s: %s", dst, strerror(errno));
 }
 
 /* ---- execution: permissions ------------------------------------------- */
@@ -1655,11 +2114,13 @@ exec_perm(struct ctx *c, const struct papply *pa, struct err *e)
 	const struct ins *in = &c->p.v[pa->ins];
 	const struct appspec_perm *pm = &c->o->spec->perms[pa->perm];
 	const struct perm_res *pr = &c->p.pr[pa->perm];
-	const char *path = in->dst;
+	const char *path = ins_dst(&c->p, &c->p.db, pa->ins);
 	struct stat sb;
 	char proc[64];
 	int fd, r = 0, islink, isdir;
 
+	if (path == NULL)
+		return err_set(e, AG_ENOMEM, "out of memory");
 	if ((fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 	    fstat(fd, &sb) != 0) {
 		r = err_set(e, AG_EIO, "open %s: %s", path, strerror(errno));
@@ -1717,20 +2178,29 @@ exec_perm(struct ctx *c, const struct papply *pa, struct err *e)
 static int
 execute(struct ctx *c, struct err *e)
 {
+	struct plan *p = &c->p;
+	const char *src = NULL, *dst;
 	size_t i;
 	int r = 0;
 
-	for (i = 0; i < c->p.n && r == 0; i++) {
-		const struct ins *in = &c->p.v[i];
+	for (i = 0; i < p->n && r == 0; i++) {
+		const struct ins *in = &p->v[i];
 
+		if ((dst = ins_dst(p, &p->db, i)) == NULL ||
+		    (in->kind == INS_COPY &&
+		    (src = ins_src(p, &p->sb, i)) == NULL)) {
+			r = err_set(e, AG_ENOMEM, "out of memory");
+			break;
+		}
 		if (in->kind == INS_MKDIR) {
-			r = exec_mkdir(c, in, e);
+			r = exec_mkdir(c, dst, e);
 			continue;
 		}
 		/* the path goes to the cleanup file before the copy */
-		if ((r = cleanup_add(c, in->dst, strlen(in->dst), e)) != 0)
+		if ((r = cleanup_add(c, dst, p->db.len, e)) != 0)
 			break;
-		r = in->src_link ? copy_link(in, e) : copy_file(c, in, e);
+		r = in->src_link ? copy_link(c, i, src, dst, e) :
+		    copy_file(c, i, src, dst, e);
 		if (r == 0) {
 			c->st->files++;
 			if (c->o->progress != NULL)
@@ -1738,8 +2208,9 @@ execute(struct ctx *c, struct err *e)
 				    c->st->files);
 		}
 	}
-	for (i = 0; i < c->p.npa && r == 0; i++)
-		r = exec_perm(c, &c->p.pa[i], e);
+	xdir_close(c);
+	for (i = 0; i < p->npa && r == 0; i++)
+		r = exec_perm(c, &p->pa[i], e);
 	return r;
 }
 
@@ -1758,7 +2229,11 @@ install_run(const struct install_opts *o, struct install_stats *st,
 	if (e == NULL)
 		e = &le;	/* err_prefix() needs a record */
 	memset(&c, 0, sizeof(c));
-	c.cfd = -1;
+	c.cfd = c.sfd = c.dfd = -1;
+	c.xdir = NONE;
+	buf_init(&c.p.db, PATH_BUF);
+	buf_init(&c.p.sb, PATH_BUF);
+	buf_init(&c.p.fb, PATH_BUF);
 	c.o = o;
 	c.st = st != NULL ? st : &local;
 	memset(c.st, 0, sizeof(*c.st));
@@ -1787,6 +2262,10 @@ install_run(const struct install_opts *o, struct install_stats *st,
 		r = err_set(e, AG_EIO, "open %s: %s", cpath, strerror(errno));
 		goto out;
 	}
+	c.euid = geteuid();
+	c.egid = getegid();
+	c.umask = read_umask();
+	c.tmpseq = (unsigned)getpid() ^ (unsigned)plat_time_ms();
 	r = execute(&c, e);
 	log_info("installed %llu files, %llu directories, %llu bytes; "
 	    "%llu existing files retained%s",
@@ -1803,6 +2282,7 @@ install_run(const struct install_opts *o, struct install_stats *st,
 			    strerror(errno));
 		close(c.cfd);
 	}
+	xdir_close(&c);
 	plan_release(&c.p);
 	free(c.rwbuf);
 	free(cpath);

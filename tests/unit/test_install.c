@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -554,6 +555,106 @@ test_install_json(void **state)
 	    "/sbin:/bin", 1);
 }
 
+/*
+ * install.json is streamed entry by entry: thousands of entries (several
+ * flushes), names that need escaping, valid UTF-8 and not, still give one
+ * valid document listing every copy, mkdir and permission exactly once.
+ */
+static void
+test_install_json_many(void **state)
+{
+	enum { NDIR = 12, PER = 250, N = NDIR * PER };
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	struct appspec_file fl;
+	struct appspec_perm pm;
+	struct appspec as;
+	struct install_stats st;
+	struct stat sb;
+	json_error_t je;
+	json_t *root, *arr, *it;
+	const char *t, *src, *dst, *base;
+	struct dirent *de;
+	DIR *d;
+	char app[256], *seen;
+	size_t i, ncopy = 0, nmkdir = 0, nchmod = 0, nbad = 0, k;
+
+	for (i = 0; i < N; i++)
+		put(P(f, i % 2 ? "%s/d%02zu/f%04zu-\xc3\xa9.txt" :
+		    "%s/d%02zu/f\"%04zu\\\t.txt", f->arch, i / PER, i), "x",
+		    0644);
+	put(P(f, "%s/d00/bad\xffname", f->arch), "y", 0644);
+	snprintf(app, sizeof(app), "%s/app", f->dest);
+	memset(&as, 0, sizeof(as));
+	fl.source = "/";
+	fl.destination = app;
+	as.files = &fl;
+	as.n_files = 1;
+	perm_init(&pm, app);
+	pm.mode = 0640;
+	as.perms = &pm;
+	as.n_perms = 1;
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, &st, &e), 0);
+	assert_int_equal(st.files, N + 1);
+	assert_int_equal(stat(P(f, "%s/g-1-install.json", f->instr), &sb),
+	    0);
+	assert_true(sb.st_size > 256 * 1024);	/* written in pieces */
+	assert_int_equal(sb.st_mode & 0777, 0644);
+	root = json_load_file(f->path, 0, &je);
+	assert_non_null(root);
+	arr = json_object_get(root, "instructions");
+	assert_true(json_is_array(arr));
+	seen = calloc(N, 1);
+	assert_non_null(seen);
+	json_array_foreach(arr, i, it) {
+		t = json_string_value(json_object_get(it, "type"));
+		assert_non_null(t);
+		if (strcmp(t, "mkdir") == 0) {
+			nmkdir++;
+			continue;
+		}
+		if (strcmp(t, "chmod") == 0) {
+			nchmod++;
+			assert_string_equal(json_string_value(
+			    json_object_get(it, "mode")), "0640");
+			continue;
+		}
+		assert_string_equal(t, "copy");
+		ncopy++;
+		src = json_string_value(json_object_get(it, "source"));
+		dst = json_string_value(json_object_get(it, "destination"));
+		assert_non_null(src);
+		assert_non_null(dst);
+		assert_int_equal(strncmp(dst, app, strlen(app)), 0);
+		assert_int_equal(strncmp(src, f->arch, strlen(f->arch)), 0);
+		/* the same relative path on both sides */
+		assert_string_equal(src + strlen(f->arch), dst + strlen(app));
+		base = strrchr(dst, '/') + 1;
+		if (strcmp(base, "bad?name") == 0) {
+			nbad++;
+			continue;
+		}
+		assert_int_equal(lstat(dst, &sb), 0);	/* decoded exactly */
+		k = strtoul(base + (base[1] == '"' ? 2 : 1), NULL, 10);
+		assert_true(k < N);
+		assert_int_equal(seen[k], 0);
+		seen[k] = 1;
+	}
+	for (i = 0; i < N; i++)
+		assert_int_equal(seen[i], 1);
+	assert_int_equal(ncopy, N + 1);
+	assert_int_equal(nbad, 1);
+	assert_int_equal(nmkdir, NDIR + 1);	/* app, app/dNN */
+	assert_int_equal(nchmod, N + 1 + NDIR);
+	free(seen);
+	json_decref(root);
+	/* no temporary left behind */
+	assert_non_null(d = opendir(f->instr));
+	while ((de = readdir(d)) != NULL)
+		assert_null(strstr(de->d_name, ".tmp."));
+	closedir(d);
+}
+
 /* app/{s1.sh,s2.txt,sub/s3.sh,sub/deeper/} */
 static void
 perm_tree(struct fx *f, struct appspec *as, struct appspec_file *fl,
@@ -940,6 +1041,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_install_source_confined,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_install_json,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_install_json_many,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_perm_recursive_and_types, setup, teardown),
