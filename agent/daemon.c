@@ -111,12 +111,7 @@ client_init(struct agent *ag, struct client *cl, struct err *e)
 	int r;
 
 	memset(cl, 0, sizeof(*cl));
-	memset(&ho, 0, sizeof(ho));
-	ho.ca_bundle = ag->conf.ca_bundle;
-	ho.proxy_uri = ag->conf.proxy_uri;
-	ho.control_plane_proxy_uri = ag->conf.control_plane_proxy_uri;
-	ho.storage_proxy_uri = ag->conf.storage_proxy_uri;
-	ho.low_speed_time_s = ag->conf.http_read_timeout;
+	http_opts_from_config(&ho, &ag->conf);
 	ho.abort_flag = &stop_flag;
 	if (ag->conf.disable_imds_v1)
 		flags |= CREDS_NO_IMDS_V1;

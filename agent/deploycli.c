@@ -153,12 +153,7 @@ remote_init(const struct config *c, int need_aws, struct remote *rm,
 	struct http_opts ho;
 	int r;
 
-	memset(&ho, 0, sizeof(ho));
-	ho.ca_bundle = c->ca_bundle;
-	ho.proxy_uri = c->proxy_uri;
-	ho.control_plane_proxy_uri = c->control_plane_proxy_uri;
-	ho.storage_proxy_uri = c->storage_proxy_uri;
-	ho.low_speed_time_s = c->http_read_timeout;
+	http_opts_from_config(&ho, c);
 	if (!need_aws)
 		return http_new(&rm->http, &ho, e);
 	if (onprem_load(&rm->op, c->on_premises_config_file, e) == 0)

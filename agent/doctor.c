@@ -568,11 +568,7 @@ cmd_doctor(int argc, char **argv)
 		say(&d, M_FAIL, "region: none: set region in %s or AWS_REGION",
 		    conf.on_premises_config_file);
 
-	memset(&ho, 0, sizeof(ho));
-	ho.ca_bundle = conf.ca_bundle;
-	ho.proxy_uri = conf.proxy_uri;
-	ho.control_plane_proxy_uri = conf.control_plane_proxy_uri;
-	ho.storage_proxy_uri = conf.storage_proxy_uri;
+	http_opts_from_config(&ho, &conf);
 	ho.connect_timeout_s = CONNECT_TIMEOUT_MS / 1000;
 	ho.low_speed_time_s = 10;
 	ho.max_attempts = 1;

@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "config.h"
 #include "err.h"
 #include "http.h"
 #include "log.h"
@@ -104,6 +105,17 @@ http_ca_bundle(const char *cfg_bundle, struct buf *out, const char **source,
 	}
 	return err_set(e, AG_EIO, "no CA bundle found: set "
 	    "AWS_SSL_CA_BUNDLE or :ca_bundle:, or install ca-certificates");
+}
+
+void
+http_opts_from_config(struct http_opts *o, const struct config *c)
+{
+	memset(o, 0, sizeof(*o));
+	o->ca_bundle = c->ca_bundle;
+	o->proxy_uri = c->proxy_uri;
+	o->control_plane_proxy_uri = c->control_plane_proxy_uri;
+	o->storage_proxy_uri = c->storage_proxy_uri;
+	o->low_speed_time_s = c->http_read_timeout;
 }
 
 int

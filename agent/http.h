@@ -77,6 +77,13 @@ struct http_opts {
 	const volatile int *abort_flag;
 };
 
+/*
+ * o for the agent configuration c: its CA bundle, proxies and read
+ * timeout; everything else at the defaults.
+ */
+struct config;
+void http_opts_from_config(struct http_opts *o, const struct config *c);
+
 int http_new(struct http **out, const struct http_opts *o, struct err *e);
 void http_free(struct http *h);	/* NULL-safe */
 

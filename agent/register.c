@@ -899,12 +899,7 @@ ctx_init(struct reg_ctx *c, const struct config *conf, const char *region,
 	    (r = awsreq_endpoint_set(&c->iam, buf_cstr(&url), iam_region,
 	    "iam", e)) != 0)
 		goto out;
-	memset(&ho, 0, sizeof(ho));
-	ho.ca_bundle = conf->ca_bundle;
-	ho.proxy_uri = conf->proxy_uri;
-	ho.control_plane_proxy_uri = conf->control_plane_proxy_uri;
-	ho.storage_proxy_uri = conf->storage_proxy_uri;
-	ho.low_speed_time_s = conf->http_read_timeout;
+	http_opts_from_config(&ho, conf);
 	ho.max_attempts = 3;
 	if ((r = http_new(&c->http, &ho, e)) != 0)
 		goto out;
