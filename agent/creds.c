@@ -362,6 +362,13 @@ parse_iso8601_ms(const char *s)
 	return (int64_t)timegm(&tm) * 1000;
 }
 
+int
+creds_imds_get(struct creds_provider *p, const char *path, struct buf *body,
+    struct err *e)
+{
+	return imds_get(p, path, body, e);
+}
+
 static int
 load_imds(struct creds_provider *p, struct err *e)
 {

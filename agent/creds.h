@@ -89,4 +89,12 @@ int creds_parse_shared(const char *text, const char *profile,
 /* Base URL of the metadata service ($CDAGENT_IMDS_ENDPOINT or default). */
 const char *creds_imds_endpoint(void);
 
+/*
+ * GET path (e.g. "/latest/dynamic/instance-identity/document") from the
+ * instance metadata service with the provider's IMDSv2 token (IMDSv1 when
+ * allowed). Any answer but 200 is AG_ENET naming the path.
+ */
+int creds_imds_get(struct creds_provider *p, const char *path,
+    struct buf *body, struct err *e);
+
 #endif

@@ -691,6 +691,65 @@ dispatch(struct agent *ag, struct cp_command *cmd, struct err *e)
 
 /* ---- identity and setup ---------------------------------------------------- */
 
+/*
+ * §8.3 on EC2: arn:<partition>:ec2:<region>:<account>:instance/<id> from
+ * the instance identity document and services/partition, and the region
+ * when nothing else named one.
+ */
+static int
+ec2_identity(struct agent *ag, struct err *e)
+{
+	struct buf doc = BUF_INIT(65536), part = BUF_INIT(256);
+	struct buf id = BUF_INIT(1024);
+	struct creds_provider *cp = NULL;
+	struct http *h = NULL;
+	struct http_opts ho;
+	const char *region, *account, *instance;
+	json_error_t je;
+	json_t *j = NULL;
+	int r;
+
+	http_opts_from_config(&ho, &ag->conf);
+	if ((r = http_new(&h, &ho, e)) != 0 ||
+	    (r = creds_provider_new(&cp, NULL, CREDS_IMDS |
+	    (ag->conf.disable_imds_v1 ? CREDS_NO_IMDS_V1 : 0), h, e)) != 0)
+		goto out;
+	if ((r = creds_imds_get(cp, "/latest/dynamic/instance-identity/document",
+	    &doc, e)) != 0) {
+		err_prefix(e, "not on-premises (no %s) and no EC2 identity",
+		    ag->conf.on_premises_config_file);
+		goto out;
+	}
+	j = json_loadb(buf_cstr(&doc), doc.len, 0, &je);
+	if (j == NULL || json_unpack_ex(j, &je, 0, "{s:s, s:s, s:s}",
+	    "region", &region, "accountId", &account, "instanceId",
+	    &instance) != 0) {
+		r = err_set(e, AG_EPROTO, "instance identity document: %s",
+		    je.text);
+		goto out;
+	}
+	/* the partition is "aws" where the service does not say */
+	if (creds_imds_get(cp, "/latest/meta-data/services/partition", &part,
+	    e) != 0 || part.len == 0 || part.len > 32)
+		buf_setstr(&part, "aws");
+	if (buf_addf(&id, "arn:%s:ec2:%s:%s:instance/%s", buf_cstr(&part),
+	    region, account, instance) != 0 ||
+	    (ag->host_id = buf_detach(&id)) == NULL ||
+	    (ag->region == NULL && (ag->region = strdup(region)) == NULL)) {
+		r = err_set(e, AG_ENOMEM, "out of memory");
+		goto out;
+	}
+	r = 0;
+ out:
+	json_decref(j);
+	creds_provider_free(cp);
+	http_free(h);
+	buf_release(&doc);
+	buf_release(&part);
+	buf_release(&id);
+	return r;
+}
+
 static int
 load_identity(struct agent *ag, struct err *e)
 {
@@ -723,10 +782,19 @@ load_identity(struct agent *ag, struct err *e)
 		ag->region = strdup(ag->op.region);
 	else if (env_region != NULL && *env_region != '\0')
 		ag->region = strdup(env_region);
+	if (ag->host_id == NULL && !ag->have_op &&
+	    (r = ec2_identity(ag, e)) != 0) {
+		char why[ERR_MSG_MAX];
+
+		snprintf(why, sizeof(why), "%s", e->msg);
+		return err_set(e, r, "this host has no identity: register it "
+		    "(cdagent register) so that %s exists, or set "
+		    "AWS_HOST_IDENTIFIER (%s)", ag->conf.on_premises_config_file,
+		    why);
+	}
 	if (ag->host_id == NULL)
-		return err_set(e, AG_EINVAL, "this host has no identity: "
-		    "register it (cdagent register) so that %s exists, or set "
-		    "AWS_HOST_IDENTIFIER", ag->conf.on_premises_config_file);
+		return err_set(e, AG_EINVAL, "%s names no iam_user_arn or "
+		    "iam_session_arn", ag->conf.on_premises_config_file);
 	if (ag->region == NULL)
 		return err_set(e, AG_EINVAL, "no region: set region in %s or "
 		    "AWS_REGION", ag->conf.on_premises_config_file);

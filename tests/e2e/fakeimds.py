@@ -41,6 +41,8 @@ class H(http.server.BaseHTTPRequestHandler):
                 json.dumps({"Code": "Success", "Type": "AWS-HMAC",
                             "AccessKeyId": ak, "SecretAccessKey": sk,
                             "Token": "", "Expiration": exp}).encode(),
+            "/latest/meta-data/services/partition": b"aws",
+            "/latest/meta-data/services/domain": b"amazonaws.com",
             "/latest/dynamic/instance-identity/document":
                 json.dumps({"region": region, "accountId": "123456789012",
                             "instanceId": "i-0123456789abcdef0"}).encode(),

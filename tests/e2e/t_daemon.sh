@@ -259,8 +259,32 @@ check "cloned host: says what to do" grep -q "image-prep" "$T/o"
 echo "0123456789abcdef0123456789abcdef" > "$T/machine-id"
 cp "$T/onprem-orig.yml" "$T/onprem.yml"
 
+# ---- EC2: identity and credentials from instance metadata (§8.3) ----------
+: > "$T/tr.jsonl"
+EC2ID=arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0
+cat > "$T/s5.json" <<EOF2
+{"host_identifier": "$EC2ID", "deployments": [
+ {"deployment_id": "d-EC2000001", "group_id": "g-ec2", "group_name": "E", "application_name": "E",
+  "revision": $(rev v1), "commands": ["BeforeBlockTraffic"]}]}
+EOF2
+start_fakecp "$T/s5.json" --poll-hold 0.5
+IMDS_PORT=$(free_port)
+bg_start "$T/imds.log" python3 "$TOP/tests/e2e/fakeimds.py" "$IMDS_PORT" "$AK" "$SK" us-east-1
+IMDS_PID=$BG_PID
+sleep 0.5
+sed -i "s|onprem.yml|no-onprem.yml|" "$T/agent.yml"
+CDAGENT_IMDS_ENDPOINT=http://127.0.0.1:$IMDS_PORT timeout 60 "$CDAGENT" run -c "$T/agent.yml" --once > "$T/o" 2>&1; rc=$?
+check "EC2: run --once with metadata identity (rc $rc)" [ $rc -eq 0 ] || sed 's/^/    | /' "$T/o" | tail -5
+check "EC2: polled as arn:aws:ec2:...:instance/i-..." grep -q "\"HostIdentifier\": \"$EC2ID\"" "$T/tr.jsonl"
+check "EC2: signed with the role credentials" [ "$($TRQ "$T/tr.jsonl" count --bad-sig)" = 0 ]
+check "EC2: the command completed" [ "$($TRQ "$T/tr.jsonl" deployment d-EC2000001)" = Succeeded ]
+kill "$IMDS_PID" 2>/dev/null; wait "$IMDS_PID" 2>/dev/null
+stop_fakecp
+sed -i "s|no-onprem.yml|onprem.yml|" "$T/agent.yml"
+
 # ---- bad identity: a clear error ---------------------------------------------
 sed -i 's|onprem.yml|missing.yml|' "$T/agent.yml"
-"$CDAGENT" run -c "$T/agent.yml" --once > "$T/o" 2>&1; rc=$?
+CDAGENT_IMDS_ENDPOINT=http://127.0.0.1:$(free_port) \
+	"$CDAGENT" run -c "$T/agent.yml" --once > "$T/o" 2>&1; rc=$?
 check "no identity: fails" [ $rc -ne 0 ]
 check "no identity: says to register" grep -q "register" "$T/o"
