@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,11 +318,34 @@ strv_release_secret(struct strv *v)
 
 /* ---- download state ------------------------------------------------------- */
 
+/*
+ * SHA-256 and MD5 of every byte run on a second thread while this one
+ * decrypts and writes: on a download the two hashes cost as much as TLS.
+ * The producer fills one slot at a time; slots [head, head + count) wait
+ * for the hasher. Without the thread (it could not start) it is inline.
+ */
+#define HQ_SLOTS 4
+#define HQ_SLOT ((size_t)256 * 1024)
+
+struct hashq {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	int running, stop;
+	unsigned char *slot[HQ_SLOTS];	/* owned */
+	size_t len[HQ_SLOTS];
+	unsigned head, count;
+	size_t fill;			/* bytes in the slot being filled */
+	mbedtls_sha256_context *sha;	/* borrowed: struct dl's */
+	mbedtls_md5_context *md5;
+};
+
 struct dl {
 	int fd;
 	const char *dst;
 	mbedtls_sha256_context sha;
 	mbedtls_md5_context md5;
+	struct hashq hq;
 	uint64_t off;			/* bytes in the file */
 	uint64_t want_from;		/* Range start of this GET */
 	struct http_resp *resp;
@@ -329,9 +353,131 @@ struct dl {
 	int restarted;			/* 200 to a Range GET */
 };
 
+static void *
+hashq_main(void *arg)
+{
+	struct hashq *q = arg;
+	unsigned i;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (q->count == 0 && !q->stop)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->stop)
+			break;	/* what is queued is not wanted any more */
+		i = q->head;
+		pthread_mutex_unlock(&q->mu);
+		mbedtls_sha256_update(q->sha, q->slot[i], q->len[i]);
+		mbedtls_md5_update(q->md5, q->slot[i], q->len[i]);
+		pthread_mutex_lock(&q->mu);
+		q->head = (q->head + 1) % HQ_SLOTS;
+		q->count--;
+		pthread_cond_broadcast(&q->cv);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+static void
+hashq_start(struct hashq *q, mbedtls_sha256_context *sha,
+    mbedtls_md5_context *md5)
+{
+	unsigned i;
+
+	memset(q, 0, sizeof(*q));
+	q->sha = sha;
+	q->md5 = md5;
+	for (i = 0; i < HQ_SLOTS; i++)
+		if ((q->slot[i] = malloc(HQ_SLOT)) == NULL)
+			return;		/* inline hashing */
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	if (pthread_create(&q->th, NULL, hashq_main, q) != 0) {
+		pthread_mutex_destroy(&q->mu);
+		pthread_cond_destroy(&q->cv);
+		return;
+	}
+	q->running = 1;
+}
+
+/* Queue the slot being filled; wait while every slot is taken. */
+static void
+hashq_push(struct hashq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->len[(q->head + q->count) % HQ_SLOTS] = q->fill;
+	q->count++;
+	q->fill = 0;
+	pthread_cond_broadcast(&q->cv);
+	while (q->count == HQ_SLOTS)
+		pthread_cond_wait(&q->cv, &q->mu);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static void
+hashq_feed(struct hashq *q, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	unsigned char *dst;
+	size_t k;
+
+	if (!q->running) {
+		mbedtls_sha256_update(q->sha, data, n);
+		mbedtls_md5_update(q->md5, data, n);
+		return;
+	}
+	while (n > 0) {
+		/* the filling slot is never one the hasher reads */
+		dst = q->slot[(q->head + q->count) % HQ_SLOTS];
+		k = HQ_SLOT - q->fill < n ? HQ_SLOT - q->fill : n;
+		memcpy(dst + q->fill, p, k);
+		q->fill += k;
+		p += k;
+		n -= k;
+		if (q->fill == HQ_SLOT)
+			hashq_push(q);
+	}
+}
+
+/* Hash everything fed so far; the contexts may then be used directly. */
+static void
+hashq_sync(struct hashq *q)
+{
+	if (!q->running)
+		return;
+	if (q->fill > 0)
+		hashq_push(q);
+	pthread_mutex_lock(&q->mu);
+	while (q->count > 0)
+		pthread_cond_wait(&q->cv, &q->mu);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static void
+hashq_stop(struct hashq *q)
+{
+	unsigned i;
+
+	if (q->running) {
+		pthread_mutex_lock(&q->mu);
+		q->stop = 1;
+		pthread_cond_broadcast(&q->cv);
+		pthread_mutex_unlock(&q->mu);
+		pthread_join(q->th, NULL);
+		pthread_mutex_destroy(&q->mu);
+		pthread_cond_destroy(&q->cv);
+		q->running = 0;
+	}
+	for (i = 0; i < HQ_SLOTS; i++) {
+		free(q->slot[i]);
+		q->slot[i] = NULL;
+	}
+}
+
 static void
 dl_hash_reset(struct dl *d)
 {
+	hashq_sync(&d->hq);
 	mbedtls_sha256_free(&d->sha);
 	mbedtls_md5_free(&d->md5);
 	mbedtls_sha256_init(&d->sha);
@@ -396,8 +542,7 @@ dl_sink(void *arg, const void *data, size_t n, struct err *e)
 	if (write_all(d->fd, data, n) != 0)
 		return err_set(e, AG_EIO, "write %s: %s", d->dst,
 		    strerror(errno));
-	mbedtls_sha256_update(&d->sha, data, n);
-	mbedtls_md5_update(&d->md5, data, n);
+	hashq_feed(&d->hq, data, n);
 	d->off += n;
 	return 0;
 }
@@ -424,8 +569,7 @@ dl_rehash(struct dl *d, uint64_t upto, struct err *e)
 		if (n <= 0)
 			return err_set(e, AG_EIO, "read %s: %s", d->dst,
 			    n < 0 ? strerror(errno) : "short file");
-		mbedtls_sha256_update(&d->sha, chunk, (size_t)n);
-		mbedtls_md5_update(&d->md5, chunk, (size_t)n);
+		hashq_feed(&d->hq, chunk, (size_t)n);
 		left -= (uint64_t)n;
 	}
 	if (ftruncate(d->fd, (off_t)upto) != 0)
@@ -561,6 +705,7 @@ s3_fetch(const struct s3_fetch_req *rq, const char *dst_path,
 	d.dst = dst_path;
 	mbedtls_sha256_init(&d.sha);
 	mbedtls_md5_init(&d.md5);
+	hashq_start(&d.hq, &d.sha, &d.md5);
 	http_resp_init(&resp, 64 * 1024);
 	d.resp = &resp;
 	attempts = rq->max_attempts > 0 ? rq->max_attempts : 5;
@@ -733,6 +878,7 @@ s3_fetch(const struct s3_fetch_req *rq, const char *dst_path,
 
 	/* checks */
 	st->size = size;
+	hashq_sync(&d.hq);
 	mbedtls_sha256_finish(&d.sha, md);
 	for (i = 0; i < 32; i++)
 		snprintf(st->sha256 + 2 * i, 3, "%02x", md[i]);
@@ -771,6 +917,7 @@ s3_fetch(const struct s3_fetch_req *rq, const char *dst_path,
 	    st->sha256);
 	r = 0;
  out:
+	hashq_stop(&d.hq);
 	if (d.fd >= 0)
 		close(d.fd);
 	mbedtls_sha256_free(&d.sha);
