@@ -7,6 +7,14 @@
  * (files), mkdirat, symlinkat or linkat, none of which follow a link. The
  * checks on names and link targets are therefore a first line that gives
  * good messages; the descriptors are what makes escaping impossible.
+ *
+ * Speed. Archives list many files per directory, so the descriptor of the
+ * last parent directory is kept (struct dcache) and a regular file in the
+ * same directory costs openat, write, futimens and close. The cache is
+ * dropped after every entry that is not a new regular file (directories,
+ * links, and anything that replaced an older entry): only those can change
+ * what a name on the cached path refers to; a new file only adds a name.
+ * Every walk that does happen is the O_NOFOLLOW walk from the root.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,6 +53,14 @@ struct fixref {
 	uint32_t depth;
 };
 
+/* The open parent directory of the last entry; see "Speed" above. */
+struct dcache {
+	int fd;				/* -1: empty */
+	size_t len;			/* path[0..len) is the directory */
+	char path[PATH_MAX];
+	struct stat st;			/* for the owner shortcut */
+};
+
 struct unpack {
 	struct archive *ar;
 	const struct unpack_opts *o;
@@ -60,6 +76,12 @@ struct unpack {
 	struct buf fix;			/* struct fixup records */
 	size_t nfix;
 	char up_link[256];		/* a link that needs the top directory */
+	struct dcache dc;
+	struct stat rootst;
+	int replaced;			/* the entry removed an older one */
+	mode_t umask;			/* 0777 when it could not be read */
+	uid_t euid;
+	gid_t egid;
 };
 
 static int
@@ -208,6 +230,92 @@ open_parent(struct unpack *u, const char *path, int create, int *dirfd,
 	return r;
 }
 
+static void
+dcache_drop(struct unpack *u)
+{
+	if (u->dc.fd >= 0)
+		close(u->dc.fd);
+	u->dc.fd = -1;
+	u->dc.len = 0;
+}
+
+/*
+ * open_parent through the cache: *dirfd is borrowed (u->rootfd or the
+ * cached descriptor), *dst describes it. Only an exact match of the parent
+ * path is a hit ("a" is not "ab", nor "a/b").
+ */
+static int
+parent_cached(struct unpack *u, const char *path, int *dirfd,
+    const char **base, const struct stat **dst, struct err *e)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+	int fd, r;
+
+	if (slash == NULL) {
+		*dirfd = u->rootfd;
+		*base = path;
+		*dst = &u->rootst;
+		return 0;
+	}
+	len = (size_t)(slash - path);
+	if (u->dc.fd < 0 || u->dc.len != len ||
+	    memcmp(u->dc.path, path, len) != 0) {
+		dcache_drop(u);
+		if ((r = open_parent(u, path, 1, &fd, base, e)) != 0)
+			return r;
+		if (fstat(fd, &u->dc.st) != 0) {
+			r = sys_err(u, e, "stat", path);
+			close(fd);
+			return r;
+		}
+		u->dc.fd = fd;
+		u->dc.len = len;
+		memcpy(u->dc.path, path, len);
+	}
+	*dirfd = u->dc.fd;
+	*base = slash + 1;
+	*dst = &u->dc.st;
+	return 0;
+}
+
+/*
+ * The umask, without changing it (umask(2) would, for a moment, for every
+ * thread). 0777 when unknown: then every file is chmodded, as before.
+ * "Umask:" is the second line, after a Name of at most 15 escaped bytes;
+ * the buffer is small because this runs on a job thread's stack.
+ */
+static mode_t
+read_umask(void)
+{
+	char b[512], *p;
+	mode_t m = 0777;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	if ((fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)) < 0)
+		return m;
+	while (len < sizeof(b) - 1 &&
+	    (n = read(fd, b + len, sizeof(b) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	b[len] = '\0';
+	if ((p = strstr(b, "\nUmask:")) != NULL) {
+		char *end;
+		unsigned long v;
+
+		p += sizeof("\nUmask:") - 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		errno = 0;
+		v = strtoul(p, &end, 8);
+		if (errno == 0 && end != p && *end == '\n' && v <= 0777)
+			m = (mode_t)v;
+	}
+	return m;
+}
+
 /* Make room for a new entry named base: an older entry of that name goes. */
 static int
 remove_old(struct unpack *u, int dirfd, const char *base, struct err *e)
@@ -220,14 +328,17 @@ remove_old(struct unpack *u, int dirfd, const char *base, struct err *e)
 		return sys_err(u, e, "stat", u->path);
 	}
 	if (S_ISDIR(st.st_mode)) {
-		if (unlinkat(dirfd, base, AT_REMOVEDIR) == 0)
+		if (unlinkat(dirfd, base, AT_REMOVEDIR) == 0) {
+			u->replaced = 1;
 			return 0;
+		}
 		if (errno == ENOTEMPTY || errno == EEXIST)
 			return bad(u, e, "replaces a non-empty directory");
 		return sys_err(u, e, "rmdir", u->path);
 	}
 	if (unlinkat(dirfd, base, 0) != 0)
 		return sys_err(u, e, "unlink", u->path);
+	u->replaced = 1;
 	return 0;
 }
 
@@ -351,9 +462,23 @@ write_all(struct unpack *u, int fd, const char *p, size_t n, int64_t off,
 	return 0;
 }
 
+/*
+ * Whether the new file, owned by our euid and by egid or the directory's
+ * group, needs fchown to get uid:gid. A setgid directory, or a file system
+ * mounted "grpid", gives the directory's group: then only a directory
+ * whose group is egid and that is not setgid is a sure thing.
+ */
+static int
+need_chown(const struct unpack *u, const struct stat *dst, uid_t uid,
+    gid_t gid)
+{
+	return uid != u->euid || gid != u->egid ||
+	    (dst->st_mode & S_ISGID) != 0 || dst->st_gid != u->egid;
+}
+
 static int
 do_file(struct unpack *u, struct archive_entry *ent, int dirfd,
-    const char *base, struct err *e)
+    const char *base, const struct stat *dst, struct err *e)
 {
 	uint64_t cap = u->o->max_total_size;
 	struct timespec ts[2];
@@ -370,10 +495,20 @@ do_file(struct unpack *u, struct archive_entry *ent, int dirfd,
 	if (cap != 0 && size > 0 &&
 	    ((uint64_t)size > cap || u->total > cap - (uint64_t)size))
 		return charge(u, (uint64_t)size, e);
-	if ((r = remove_old(u, dirfd, base, e)) != 0)
-		return r;
+	/*
+	 * Created with the final permission bits (never setuid/setgid/sticky:
+	 * see below), so that fchmod is needed only when the umask took some.
+	 * O_EXCL refuses any existing name, a link included: only then is
+	 * the older entry removed, and the open tried once more.
+	 */
 	fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	    O_CLOEXEC, mode & 0777);
+	if (fd < 0 && errno == EEXIST) {
+		if ((r = remove_old(u, dirfd, base, e)) != 0)
+			return r;
+		fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, mode & 0777);
+	}
 	if (fd < 0)
 		return sys_err(u, e, "open", u->path);
 
@@ -410,18 +545,23 @@ do_file(struct unpack *u, struct archive_entry *ent, int dirfd,
 			goto out;
 		}
 	}
-	/* chown first: it clears setuid/setgid, which fchmod then sets */
+	/*
+	 * chown first: it clears setuid/setgid, which fchmod then sets (and
+	 * so does a write without CAP_FSETID: the bits are only set here,
+	 * after the data, as they always were).
+	 */
 	if (u->o->keep_owner && chown_ok(ent, &uid, &gid) &&
-	    fchown(fd, uid, gid) != 0) {
+	    need_chown(u, dst, uid, gid) && fchown(fd, uid, gid) != 0) {
 		r = sys_err(u, e, "chown", u->path);
 		goto out;
 	}
-	if (fchmod(fd, mode) != 0) {
+	if (((mode & 07000) != 0 || (mode & u->umask) != 0) &&
+	    fchmod(fd, mode) != 0) {
 		r = sys_err(u, e, "chmod", u->path);
 		goto out;
 	}
 	entry_times(ent, ts);
-	if (futimens(fd, ts) != 0) {
+	if (ts[1].tv_nsec != UTIME_OMIT && futimens(fd, ts) != 0) {
 		r = sys_err(u, e, "utimes", u->path);
 		goto out;
 	}
@@ -558,6 +698,7 @@ static int
 do_entry(struct unpack *u, struct archive_entry *ent, struct err *e)
 {
 	const char *raw, *why, *base, *hl;
+	const struct stat *dst = NULL;
 	mode_t type = archive_entry_filetype(ent);
 	int dirfd = -1, r;
 
@@ -590,8 +731,9 @@ do_entry(struct unpack *u, struct archive_entry *ent, struct err *e)
 	    (archive_entry_perm(ent) & 06000) != 0)
 		return bad(u, e, "setuid/setgid files are not allowed");
 
-	if ((r = open_parent(u, u->path, 1, &dirfd, &base, e)) != 0)
+	if ((r = parent_cached(u, u->path, &dirfd, &base, &dst, e)) != 0)
 		return r;
+	u->replaced = 0;
 	if (hl != NULL)
 		r = do_hardlink(u, hl, dirfd, base, e);
 	else if (type == AE_IFDIR)
@@ -599,9 +741,10 @@ do_entry(struct unpack *u, struct archive_entry *ent, struct err *e)
 	else if (type == AE_IFLNK)
 		r = do_symlink(u, ent, dirfd, base, e);
 	else
-		r = do_file(u, ent, dirfd, base, e);
-	if (dirfd != u->rootfd)
-		close(dirfd);
+		r = do_file(u, ent, dirfd, base, dst, e);
+	/* only a new regular file keeps the cache: see the top */
+	if (hl != NULL || type != AE_IFREG || u->replaced)
+		dcache_drop(u);
 	return r;
 }
 
@@ -863,11 +1006,20 @@ unpack_bundle(const char *bundle, const char *archive_dir,
 	u.o = o != NULL ? o : &defaults;
 	u.root = archive_dir;
 	u.rootfd = -1;
+	u.dc.fd = -1;
 	buf_init(&u.fix, FIXUP_MAX);
 	u.last_progress = plat_clock_ms();
+	u.umask = read_umask();
+	u.euid = geteuid();
+	u.egid = getegid();
 
 	if ((r = open_root(archive_dir, &u.rootfd, e)) != 0)
 		return r;	/* not ours to remove */
+	if (fstat(u.rootfd, &u.rootst) != 0) {
+		r = err_set(e, AG_EIO, "stat %s: %s", archive_dir,
+		    strerror(errno));
+		goto out;
+	}
 	if ((r = open_archive(&u.ar, bundle, e)) < 0)
 		goto out;
 	bfd = r;
@@ -890,6 +1042,7 @@ unpack_bundle(const char *bundle, const char *archive_dir,
 		if ((r = do_entry(&u, ent, e)) != 0)
 			goto out;
 	}
+	dcache_drop(&u);
 	if ((r = apply_fixups(&u, e)) != 0)
 		goto out;
 	close(u.rootfd);
@@ -906,6 +1059,7 @@ unpack_bundle(const char *bundle, const char *archive_dir,
 	if (st != NULL)
 		*st = u.st;
  out:
+	dcache_drop(&u);
 	if (u.ar != NULL)
 		archive_read_free(u.ar);
 	if (bfd >= 0)

@@ -233,6 +233,16 @@ slurp(const char *dir, const char *rel)
 	return data;
 }
 
+/* dir/rel, in a static buffer */
+static const char *
+rel_path(const char *dir, const char *rel)
+{
+	static char p[PATH_MAX * 2];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	return p;
+}
+
 static void
 lstat_rel(const char *dir, const char *rel, struct stat *st)
 {
@@ -862,6 +872,214 @@ test_unpack_corrupt(void **state)
 	expect_refused(f, NULL, "", "not a valid tar or zip archive");
 }
 
+/* ---- the parent directory cache and the syscall shortcuts ---------------- */
+
+static void
+test_unpack_dir_cache_alternate(void **state)
+{
+	struct fx *f = *state;
+	/* "a" is a prefix of "ab" and of "a/b": none may be taken for another */
+	static const char *const dirs[] = { "a", "ab", "a/b", "", "b/c/d" };
+	static char names[300][32], datas[300][16];
+	struct ent es[302];
+	struct unpack_stats st;
+	struct err e = ERR_INIT;
+	struct stat s;
+	size_t i, n = 0;
+
+	for (i = 0; i < 300; i++) {
+		const char *d = dirs[i % N(dirs)];
+
+		snprintf(names[i], sizeof(names[i]), "%s%sf%03zu", d,
+		    d[0] ? "/" : "", i);
+		snprintf(datas[i], sizeof(datas[i]), "data %zu", i);
+		es[n++] = (struct ent){ names[i], T_FILE, i % 2 ? 0600 : 0755,
+		    datas[i], 0, 0, T0 + (long long)i, 0, 0 };
+		/* a duplicate in the cached directory, then new files */
+		if (i == 151)
+			es[n++] = (struct ent){ names[151], T_FILE,
+			    i % 2 ? 0600 : 0755, "again", 0, 0,
+			    T0 + (long long)i, 0, 0 };
+		/* a directory entry in the middle drops the cache */
+		if (i == 200)
+			es[n++] = (struct ent){ "a/b/dir/", T_DIR, 0700, 0, 0,
+			    0, 0, 0, 0 };
+	}
+	assert_true(n <= N(es));
+	mkarchive(f->bundle, 0, F_GZIP, es, n);
+	assert_int_equal(unpack_bundle(f->bundle, f->root, NULL, &st, &e), 0);
+	assert_int_equal(st.files, 301);
+	assert_int_equal(st.dirs, 1);
+	for (i = 0; i < 300; i++) {
+		assert_string_equal(slurp(f->root, names[i]),
+		    i == 151 ? "again" : datas[i]);
+		lstat_rel(f->root, names[i], &s);
+		assert_true(S_ISREG(s.st_mode));
+		assert_int_equal(s.st_nlink, 1);
+		assert_int_equal(s.st_mode & 07777, i % 2 ? 0600 : 0755);
+		assert_int_equal(s.st_mtime, T0 + (long long)i);
+	}
+	/* 60 files each, plus the subdirectories */
+	assert_int_equal(count_entries(f->root), 60 + 3);
+	assert_int_equal(count_entries(rel_path(f->root, "a")), 60 + 1);
+	assert_int_equal(count_entries(rel_path(f->root, "ab")), 60);
+	assert_int_equal(count_entries(rel_path(f->root, "a/b")), 60 + 1);
+	assert_int_equal(count_entries(rel_path(f->root, "b/c/d")), 60);
+	assert_int_equal(count_entries(f->sentinel), 0);
+}
+
+static void
+test_unpack_dir_cache_invalidate(void **state)
+{
+	struct fx *f = *state;
+	/* the cached directory "d" made a link: refused by the target check */
+	const struct ent es[] = {
+		{ "d/a", T_FILE, 0644, "a", 0, 0, 0, 0, 0 },
+		{ "d", T_SYMLINK, 0777, 0, 0, "../sentinel", 0, 0, 0 },
+		{ "d/b", T_FILE, 0644, "evil", 0, 0, 0, 0, 0 },
+	};
+	/* ... or by the rule on non-empty directories, with a target inside */
+	const struct ent es2[] = {
+		{ "e/", T_DIR, 0755, 0, 0, 0, 0, 0, 0 },
+		{ "d/a", T_FILE, 0644, "a", 0, 0, 0, 0, 0 },
+		{ "d", T_SYMLINK, 0777, 0, 0, "e", 0, 0, 0 },
+		{ "d/b", T_FILE, 0644, "evil", 0, 0, 0, 0, 0 },
+	};
+	/* a link created inside the cached directory, then written through */
+	const struct ent es3[] = {
+		{ "d/a", T_FILE, 0644, "a", 0, 0, 0, 0, 0 },
+		{ "d/l", T_SYMLINK, 0777, 0, 0, "..", 0, 0, 0 },
+		{ "d/l/sentinel/b", T_FILE, 0644, "evil", 0, 0, 0, 0, 0 },
+	};
+	/* an empty directory replaced by a hard link to a file, then used */
+	const struct ent es4[] = {
+		{ "d/e/", T_DIR, 0755, 0, 0, 0, 0, 0, 0 },
+		{ "d/f", T_FILE, 0644, "f", 0, 0, 0, 0, 0 },
+		{ "d/e", T_HARDLINK, 0644, 0, 0, "d/f", 0, 0, 0 },
+		{ "d/e/x", T_FILE, 0644, "evil", 0, 0, 0, 0, 0 },
+	};
+	/* ... replaced by a file, the parent being cached all along */
+	const struct ent es5[] = {
+		{ "d/f", T_FILE, 0644, "f", 0, 0, 0, 0, 0 },
+		{ "d/e/", T_DIR, 0755, 0, 0, 0, 0, 0, 0 },
+		{ "d/g", T_FILE, 0644, "g", 0, 0, 0, 0, 0 },
+		{ "d/e", T_FILE, 0644, "now a file", 0, 0, 0, 0, 0 },
+		{ "d/h", T_FILE, 0644, "h", 0, 0, 0, 0, 0 },
+		{ "d/e/x", T_FILE, 0644, "evil", 0, 0, 0, 0, 0 },
+	};
+	/* a link in the cached directory replaced by a file: written to */
+	const struct ent es6[] = {
+		{ "d/a", T_FILE, 0644, "a", 0, 0, 0, 0, 0 },
+		{ "d/s", T_SYMLINK, 0777, 0, 0, "a", 0, 0, 0 },
+		{ "d/b", T_FILE, 0644, "b", 0, 0, 0, 0, 0 },
+		{ "d/s", T_FILE, 0600, "not a link", 0, 0, 0, 0, 0 },
+		{ "d/c", T_FILE, 0644, "c", 0, 0, 0, 0, 0 },
+	};
+	struct err e = ERR_INIT;
+	struct stat s;
+
+	mkarchive(f->bundle, 0, F_GZIP, es, N(es));
+	expect_refused(f, NULL, "d", "escapes the archive root");
+	mkarchive(f->bundle, 0, F_GZIP, es2, N(es2));
+	expect_refused(f, NULL, "d", "replaces a non-empty directory");
+	mkarchive(f->bundle, 0, F_GZIP, es3, N(es3));
+	expect_refused(f, NULL, "d/l/sentinel/b", "symbolic link");
+	mkarchive(f->bundle, 0, F_NONE, es4, N(es4));
+	expect_refused(f, NULL, "d/e/x", "symbolic link or a file");
+	mkarchive(f->bundle, 0, F_NONE, es5, N(es5));
+	expect_refused(f, NULL, "d/e/x", "symbolic link or a file");
+
+	mkarchive(f->bundle, 0, F_NONE, es6, N(es6));
+	assert_int_equal(unpack_bundle(f->bundle, f->root, NULL, NULL, &e), 0);
+	assert_string_equal(slurp(f->root, "d/a"), "a");
+	assert_string_equal(slurp(f->root, "d/s"), "not a link");
+	assert_string_equal(slurp(f->root, "d/c"), "c");
+	lstat_rel(f->root, "d/s", &s);
+	assert_true(S_ISREG(s.st_mode));
+	assert_int_equal(s.st_mode & 07777, 0600);
+	lstat_rel(f->root, "d/a", &s);
+	assert_int_equal(s.st_nlink, 1);
+}
+
+/* Files are created with their mode: the umask must still not show. */
+static void
+test_unpack_mode_umask(void **state)
+{
+	struct fx *f = *state;
+	const struct ent es[] = {
+		{ "m/777", T_FILE, 0777, "x", 0, 0, 0, 0, 0 },
+		{ "m/666", T_FILE, 0666, "x", 0, 0, 0, 0, 0 },
+		{ "m/750", T_FILE, 0750, "x", 0, 0, 0, 0, 0 },
+		{ "m/400", T_FILE, 0400, "x", 0, 0, 0, 0, 0 },
+		{ "m/sticky", T_FILE, 01000, "x", 0, 0, 0, 0, 0 },
+		{ "m/su", T_FILE, 06711, "x", 0, 0, 0, 0, 0 },
+	};
+	static const unsigned want[] = { 0777, 0666, 0750, 0400, 01000, 06711 };
+	static const mode_t masks[] = { 022, 077, 0, 0777 };
+	struct unpack_opts o = { .allow_setuid = 1 };
+	struct err e = ERR_INIT;
+	struct stat s;
+	mode_t old;
+	size_t i, m;
+
+	mkarchive(f->bundle, 0, F_GZIP, es, N(es));
+	for (m = 0; m < N(masks); m++) {
+		old = umask(masks[m]);
+		e.code = unpack_bundle(f->bundle, f->root, &o, NULL, &e);
+		umask(old);
+		if (e.code != 0)
+			fail_msg("umask %o: %s", (unsigned)masks[m], e.msg);
+		for (i = 0; i < N(es); i++) {
+			lstat_rel(f->root, es[i].name, &s);
+			if ((s.st_mode & 07777) != want[i])
+				fail_msg("umask %o: %s is %o", (unsigned)masks[m],
+				    es[i].name, (unsigned)(s.st_mode & 07777));
+		}
+		assert_int_equal(plat_fs_rm_rf(f->root, &e), 0);
+	}
+}
+
+/*
+ * keep_owner skips fchown when the file would get uid:gid anyway; not under
+ * a setgid directory, whose group a new file takes.
+ */
+static void
+test_unpack_owner_setgid_parent(void **state)
+{
+	struct fx *f = *state;
+	const struct ent es[] = {
+		{ "top", T_FILE, 0644, "t", 0, 0, 0, 0, 0 },
+		{ "d/f", T_FILE, 0644, "f", 0, 0, 0, 0, 0 },
+		{ "d/g", T_FILE, 02755, "g", 0, 0, 0, 0, 4321 },
+		{ "d/o", T_FILE, 0644, "o", 0, 0, 0, 1234, 0 },
+	};
+	struct unpack_opts o = { .keep_owner = 1, .allow_setuid = 1 };
+	struct err e = ERR_INIT;
+	struct stat s;
+
+	if (geteuid() != 0 || getegid() == 4321) {
+		printf("SKIP test_unpack_owner_setgid_parent: needs root\n");
+		return;
+	}
+	mkarchive(f->bundle, 0, F_GZIP, es, N(es));
+	assert_int_equal(mkdir(f->root, 0755), 0);
+	assert_int_equal(chown(f->root, 0, 4321), 0);
+	assert_int_equal(chmod(f->root, 02755), 0);
+	assert_int_equal(unpack_bundle(f->bundle, f->root, &o, NULL, &e), 0);
+	lstat_rel(f->root, "top", &s);
+	assert_int_equal(s.st_uid, 0);
+	assert_int_equal(s.st_gid, 0);
+	lstat_rel(f->root, "d/f", &s);	/* d inherited the setgid bit */
+	assert_int_equal(s.st_uid, 0);
+	assert_int_equal(s.st_gid, 0);
+	lstat_rel(f->root, "d/g", &s);
+	assert_int_equal(s.st_gid, 4321);
+	assert_int_equal(s.st_mode & 07777, 02755);
+	lstat_rel(f->root, "d/o", &s);
+	assert_int_equal(s.st_uid, 1234);
+	assert_int_equal(s.st_gid, 0);
+}
+
 int
 main(void)
 {
@@ -891,6 +1109,10 @@ main(void)
 		T(test_unpack_setuid_refused),
 		T(test_unpack_bomb),
 		T(test_unpack_corrupt),
+		T(test_unpack_dir_cache_alternate),
+		T(test_unpack_dir_cache_invalidate),
+		T(test_unpack_mode_umask),
+		T(test_unpack_owner_setgid_parent),
 #undef T
 	};
 
