@@ -311,36 +311,37 @@ ydoc_parse(struct ydoc **out, const char *text, size_t len,
 
 /* ---- lookups ---------------------------------------------------------- */
 
-const struct ydoc_node *
-ydoc_map_key(const struct ydoc_node *map, const char *key)
+/* Index of the last key equal to key in a mapping's items, or 0. */
+static size_t
+map_find(const struct ydoc_node *map, const char *key)
 {
 	const struct ydoc_node *k;
 	size_t i;
 
 	if (map == NULL || map->kind != YDOC_MAP)
-		return NULL;
+		return 0;
 	for (i = map->n; i >= 2; i -= 2) {
 		k = map->items[i - 2];
 		if (k->kind == YDOC_SCALAR && strcmp(k->text, key) == 0)
-			return k;
+			return i;
 	}
-	return NULL;
+	return 0;
+}
+
+const struct ydoc_node *
+ydoc_map_key(const struct ydoc_node *map, const char *key)
+{
+	size_t i = map_find(map, key);
+
+	return i > 0 ? map->items[i - 2] : NULL;
 }
 
 const struct ydoc_node *
 ydoc_map_get(const struct ydoc_node *map, const char *key)
 {
-	const struct ydoc_node *k;
-	size_t i;
+	size_t i = map_find(map, key);
 
-	if (map == NULL || map->kind != YDOC_MAP)
-		return NULL;
-	for (i = map->n; i >= 2; i -= 2) {
-		k = map->items[i - 2];
-		if (k->kind == YDOC_SCALAR && strcmp(k->text, key) == 0)
-			return map->items[i - 1];
-	}
-	return NULL;
+	return i > 0 ? map->items[i - 1] : NULL;
 }
 
 /* ---- YAML 1.1 scalar resolution --------------------------------------- */
