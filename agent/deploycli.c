@@ -72,6 +72,8 @@ struct deploy_ui {
 	const char *event;
 	int64_t last_ms;	/* last progress redraw */
 	int dirty;		/* a \r line is on screen */
+	const char *what;	/* last progress of this event, or NULL */
+	uint64_t bytes, files;
 };
 
 static void
@@ -89,12 +91,27 @@ ui_bytes(void *ctx, const char *what, uint64_t bytes, uint64_t files)
 	struct deploy_ui *ui = ctx;
 	int64_t now = plat_clock_ms();
 
+	ui->what = what;	/* the totals, for ui_summary() */
+	ui->bytes = bytes;
+	ui->files = files;
 	if (ui->quiet || !ui->tty || now - ui->last_ms < 100)
 		return;
 	ui->last_ms = now;
 	fprintf(stderr, "\r\033[K  %s: %llu files, %.1f MiB", what,
 	    (unsigned long long)files, (double)bytes / (1024.0 * 1024.0));
 	ui->dirty = 1;
+}
+
+/* After an event: the final unpack/install figures, on one line. */
+static void
+ui_summary(struct deploy_ui *ui)
+{
+	ui_clear(ui);
+	if (!ui->quiet && ui->what != NULL)
+		fprintf(stderr, "  %s: %llu files, %.1f MiB\n", ui->what,
+		    (unsigned long long)ui->files,
+		    (double)ui->bytes / (1024.0 * 1024.0));
+	ui->what = NULL;
 }
 
 static void
@@ -457,7 +474,7 @@ cmd_deploy(int argc, char **argv)
 	const char *gname = "LocalFleet", *app = NULL, *events = NULL;
 	const char *cpath = CLI_DEFAULT_CONFIG, *appspec = "appspec.yml";
 	struct config conf;
-	struct deploy_ui ui = { 0, 0, NULL, 0, 0 };
+	struct deploy_ui ui = { 0, 0, NULL, 0, 0, NULL, 0, 0 };
 	struct strv evl = STRV_INIT;
 	struct deployspec *ds = NULL;
 	struct exec_result res;
@@ -630,7 +647,7 @@ cmd_deploy(int argc, char **argv)
 			rc = CLI_EXIT_FAIL;
 			break;
 		}
-		ui_clear(&ui);
+		ui_summary(&ui);
 		log_info("%s succeeded in %lld ms", evl.v[i],
 		    (long long)(plat_clock_ms() - t0));
 	}
