@@ -40,8 +40,8 @@
  * The stop flag (the one global the house style allows), and the reload
  * request that rides along with it. Set from signal handlers only.
  */
-static volatile int stop_flag;
-static volatile int reload_flag;
+static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
 
 static void
 on_stop(int sig)
@@ -59,12 +59,17 @@ on_hup(int sig)
 
 struct job;
 
+/* Who this host is to the control plane, and where that is. */
+struct identity {
+	struct onprem op;		/* on-premises config, when have_op */
+	int have_op;
+	char *host_id, *region, *endpoint;	/* owned */
+};
+
 struct agent {
 	struct config conf;		/* cfg points here */
 	const char *config_path;
-	struct onprem op;
-	int have_op;
-	char *host_id, *region, *endpoint;
+	struct identity id;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -82,6 +87,7 @@ struct job {
 	char deployment_id[256];	/* once known */
 	char group_id[256];
 	int done;			/* the thread has finished */
+	int reporting;			/* the worker is completing it */
 	int abandoned;			/* the main thread reported it */
 	struct job *next;
 };
@@ -102,8 +108,14 @@ client_release(struct client *cl)
 	memset(cl, 0, sizeof(*cl));
 }
 
+/*
+ * abortable: the stop flag cuts this client's transfers short. Only the
+ * poller's client is: a command that may finish during a graceful stop
+ * must still be able to download and to report.
+ */
 static int
-client_init(struct agent *ag, struct client *cl, struct err *e)
+client_init(struct agent *ag, struct client *cl, int abortable,
+    struct err *e)
 {
 	struct http_opts ho;
 	struct cp_opts co;
@@ -112,16 +124,17 @@ client_init(struct agent *ag, struct client *cl, struct err *e)
 
 	memset(cl, 0, sizeof(*cl));
 	http_opts_from_config(&ho, &ag->conf);
-	ho.abort_flag = &stop_flag;
+	if (abortable)
+		ho.abort_flag = (const volatile int *)&stop_flag;
 	if (ag->conf.disable_imds_v1)
 		flags |= CREDS_NO_IMDS_V1;
 	if ((r = http_new(&cl->http, &ho, e)) != 0 ||
-	    (r = creds_provider_new(&cl->creds, ag->have_op ? &ag->op : NULL,
+	    (r = creds_provider_new(&cl->creds, ag->id.have_op ? &ag->id.op : NULL,
 	    flags, cl->http, e)) != 0)
 		goto fail;
 	memset(&co, 0, sizeof(co));
-	co.endpoint = ag->endpoint;
-	co.region = ag->region;
+	co.endpoint = ag->id.endpoint;
+	co.region = ag->id.region;
 	co.secure = ag->conf.enable_auth_policy;
 	co.read_timeout_s = ag->conf.http_read_timeout;
 	co.http = cl->http;
@@ -181,7 +194,7 @@ write_status(struct agent *ag)
 
 	o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "version",
 	    CDAGENT_VERSION, "pid", (json_int_t)getpid(), "host_identifier",
-	    ag->host_id, "endpoint", ag->endpoint, "last_poll", ag->last_poll,
+	    ag->id.host_id, "endpoint", ag->id.endpoint, "last_poll", ag->last_poll,
 	    "last_poll_result", ag->last_result);
 	fl = json_array();
 	for (j = ag->jobs; j != NULL; j = j->next) {
@@ -306,23 +319,35 @@ flush_journal(struct agent *ag, struct client *cl)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (!util_endswith(de->d_name, ".json"))
+		int r = AG_EPROTO;
+
+		if (!util_endswith(de->d_name, ".json")) {
+			/* an atomic write cut short */
+			if (strstr(de->d_name, ".tmp.") != NULL &&
+			    (path = util_path_join(dir, de->d_name)) != NULL) {
+				unlink(path);
+				free(path);
+			}
 			continue;
+		}
 		if ((path = util_path_join(dir, de->d_name)) == NULL)
 			break;
 		buf_reset(&text);
 		o = NULL;
 		if (buf_read_file(&text, path, &e) == 0 &&
-		    (o = json_loads(buf_cstr(&text), 0, NULL)) != NULL &&
-		    cp_complete(cl->cp, json_string_value(json_object_get(o,
-		    "HostCommandIdentifier")) ?: "", json_string_value(
-		    json_object_get(o, "CommandStatus")) ?: "Failed",
-		    json_string_value(json_object_get(o, "Payload")) ?: "{}",
-		    &e) == 0) {
+		    (o = json_loads(buf_cstr(&text), 0, NULL)) != NULL)
+			r = cp_complete(cl->cp, json_string_value(
+			    json_object_get(o, "HostCommandIdentifier")) ?: "",
+			    json_string_value(json_object_get(o,
+			    "CommandStatus")) ?: "Failed", json_string_value(
+			    json_object_get(o, "Payload")) ?: "{}", &e);
+		if (r == 0) {
 			log_info("sent the journaled completion %s", path);
 			unlink(path);
-		} else if (o == NULL) {
-			log_warn("dropping unreadable journal entry %s", path);
+		} else if (o == NULL || cp_error_kind(r, &e) == CP_ERR_CLIENT) {
+			/* the service refused it: retrying cannot help */
+			log_warn("dropping journal entry %s: %s", path,
+			    o == NULL ? "unreadable" : e.msg);
 			unlink(path);
 		} else {
 			log_warn_e(&e, "journaled completion %s not sent yet",
@@ -356,9 +381,18 @@ recover(struct agent *ag, struct client *cl)
 		char *nl, *line, *hcid;
 		long long pgid = 0;
 		const char *cg = NULL;
+		char boot[64];
+		int same_boot = 0;
 
 		if (de->d_name[0] == '.')
 			continue;
+		if (strstr(de->d_name, ".tmp.") != NULL) {
+			/* an atomic write cut short: the real file decides */
+			if ((path = util_path_join(dir, de->d_name)) != NULL)
+				unlink(path);
+			free(path);
+			continue;
+		}
 		if ((path = util_path_join(dir, de->d_name)) == NULL)
 			break;
 		buf_reset(&text);
@@ -379,7 +413,10 @@ recover(struct agent *ag, struct client *cl)
 			if ((nl = strchr(line, '\n')) == NULL)
 				break;
 			*nl = '\0';
-			if (strncmp(line, "pgid ", 5) == 0)
+			if (strncmp(line, "boot ", 5) == 0)
+				same_boot = plat_boot_id(boot, sizeof(boot)) == 0 &&
+				    strcmp(boot, line + 5) == 0;
+			else if (strncmp(line, "pgid ", 5) == 0)
 				util_parse_ll(line + 5, 1, 1 << 30, &pgid);
 			else if (strncmp(line, "cgroup ", 7) == 0)
 				cg = line + 7;
@@ -390,6 +427,9 @@ recover(struct agent *ag, struct client *cl)
 			log_warn("command %s of deployment %s was in progress "
 			    "when the agent stopped: failing it", hcid,
 			    de->d_name);
+			/* a process group id from another boot is a stranger */
+			if (!same_boot)
+				pgid = 0;
 			if ((pgid > 0 || cg != NULL) &&
 			    plat_proc_kill_recorded((long)pgid, cg, &e) != 0)
 				log_warn_e(&e, "killing the leftover hook tree");
@@ -418,12 +458,16 @@ on_spawn(void *ctx, long pgid, const char *cgroup)
 	struct spawn_rec *sr = ctx;
 	struct buf b = BUF_INIT(65536);
 	struct err e = ERR_INIT;
+	char boot[64];
 
 	if (sr->tracking == NULL || buf_read_file(&b, sr->tracking, &e) != 0)
 		goto out;
 	/* keep the identifier line only: one hook runs at a time */
 	if (strchr(buf_cstr(&b), '\n') != NULL)
 		buf_truncate(&b, (size_t)(strchr(b.ptr, '\n') - b.ptr) + 1);
+	if (plat_boot_id(boot, sizeof(boot)) == 0 &&
+	    buf_addf(&b, "boot %s\n", boot) != 0)
+		goto out;
 	if (buf_addf(&b, "pgid %ld\n", pgid) != 0 ||
 	    (cgroup != NULL && buf_addf(&b, "cgroup %s\n", cgroup) != 0))
 		goto out;
@@ -471,7 +515,7 @@ fetch_spec(struct agent *ag, struct client *cl, const struct cp_command *cmd,
 	int r;
 
 	*out = NULL;
-	if ((r = cp_get_spec(cl->cp, cmd->execution_id, ag->host_id, &format,
+	if ((r = cp_get_spec(cl->cp, cmd->execution_id, ag->id.host_id, &format,
 	    &payload, e)) == 0 &&
 	    (r = open_envelope(ag, format, payload, &json, &len, e)) == 0)
 		r = deployspec_parse(out, json, len, e);
@@ -514,15 +558,22 @@ group_leave(struct agent *ag, const char *group)
 	pthread_mutex_unlock(&ag->mu);
 }
 
+/*
+ * The worker's right to report j: refused once the main thread reported
+ * it at shutdown; once granted, the main thread leaves it to the worker.
+ * Exactly one PutHostCommandComplete per command either way.
+ */
 static int
-job_abandoned(struct job *j)
+job_claim_report(struct job *j)
 {
-	int a;
+	int ok;
 
 	pthread_mutex_lock(&j->ag->mu);
-	a = j->abandoned;
+	ok = !j->abandoned;
+	if (ok)
+		j->reporting = 1;
 	pthread_mutex_unlock(&j->ag->mu);
-	return a;
+	return ok;
 }
 
 static void
@@ -535,8 +586,8 @@ process(struct job *j, struct client *cl)
 	struct exec_result res;
 	struct exec_ctx x;
 	struct err e = ERR_INIT;
-	char ack[16], *tdir = NULL;
-	int noop = 0, in_group = 0, r;
+	char ack[16], *tdir = NULL, *group = NULL;
+	int noop = 0, r;
 
 	if ((r = fetch_spec(ag, cl, cmd, &ds, &e)) != 0)
 		goto failed;
@@ -545,14 +596,17 @@ process(struct job *j, struct client *cl)
 	    ds->deployment_id);
 	snprintf(j->group_id, sizeof(j->group_id), "%s", ds->group_id);
 	pthread_mutex_unlock(&ag->mu);
-	group_enter(ag, ds->group_id);
-	in_group = 1;
+	if ((group = strdup(ds->group_id)) == NULL) {
+		r = err_set(&e, AG_ENOMEM, "out of memory");
+		goto failed;
+	}
+	group_enter(ag, group);
 
 	memset(&x, 0, sizeof(x));
 	x.cfg = &ag->conf;
 	x.http = cl->http;
 	x.creds = cl->creds;
-	x.region = ag->region;
+	x.region = ag->id.region;
 	x.on_spawn = on_spawn;
 	x.ctx = &sr;
 	executor_is_noop(&x, ds, cmd->name, &noop);
@@ -567,7 +621,8 @@ process(struct job *j, struct client *cl)
 		deployspec_free(ds);
 		ds = NULL;
 		if (fetch_spec(ag, cl, cmd, &ds, &e) == 0 &&
-		    executor_is_noop(&x, ds, cmd->name, &noop) == 0 && noop)
+		    executor_is_noop(&x, ds, cmd->name, &noop) == 0 && noop &&
+		    job_claim_report(j))
 			complete_result(ag, cl, cmd->host_command_id, 0,
 			    "", "CompletedNoopCommand", "");
 		goto out;
@@ -595,7 +650,7 @@ process(struct job *j, struct client *cl)
 		buf_release(&t);
 	}
 	r = executor_run(&x, ds, cmd->name, &res);
-	if (job_abandoned(j))
+	if (!job_claim_report(j))
 		goto out;	/* reported by the main thread at shutdown */
 	log_info("%s of deployment %s: %s", cmd->name, ds->deployment_id,
 	    r == 0 ? "Succeeded" : res.message);
@@ -606,14 +661,15 @@ process(struct job *j, struct client *cl)
 	goto out;
  failed:
 	log_error("%s: %s", cmd->name, e.msg);
-	if (!job_abandoned(j))
+	if (job_claim_report(j))
 		complete_result(ag, cl, cmd->host_command_id, 5, "", e.msg,
 		    "");
 	if (sr.tracking != NULL)
 		unlink(sr.tracking);
  out:
-	if (in_group)
-		group_leave(ag, ds != NULL ? ds->group_id : j->group_id);
+	if (group != NULL)
+		group_leave(ag, group);
+	free(group);
 	deployspec_free(ds);
 	free(sr.tracking);
 	free(tdir);
@@ -627,7 +683,7 @@ job_main(void *arg)
 	struct client cl;
 	struct err e = ERR_INIT;
 
-	if (client_init(ag, &cl, &e) != 0)
+	if (client_init(ag, &cl, 0, &e) != 0)
 		log_error_e(&e, "%s: cannot reach the control plane",
 		    j->cmd->name);
 	else
@@ -691,16 +747,27 @@ dispatch(struct agent *ag, struct cp_command *cmd, struct err *e)
 
 /* ---- identity and setup ---------------------------------------------------- */
 
+static void
+identity_release(struct identity *id)
+{
+	if (id->have_op)
+		onprem_release(&id->op);
+	free(id->host_id);
+	free(id->region);
+	free(id->endpoint);
+	memset(id, 0, sizeof(*id));
+}
+
 /*
  * §8.3 on EC2: arn:<partition>:ec2:<region>:<account>:instance/<id> from
  * the instance identity document and services/partition, and the region
  * when nothing else named one.
  */
 static int
-ec2_identity(struct agent *ag, struct err *e)
+ec2_identity(const struct config *c, struct identity *id, struct err *e)
 {
 	struct buf doc = BUF_INIT(65536), part = BUF_INIT(256);
-	struct buf id = BUF_INIT(1024);
+	struct buf arn = BUF_INIT(1024);
 	struct creds_provider *cp = NULL;
 	struct http *h = NULL;
 	struct http_opts ho;
@@ -709,15 +776,15 @@ ec2_identity(struct agent *ag, struct err *e)
 	json_t *j = NULL;
 	int r;
 
-	http_opts_from_config(&ho, &ag->conf);
+	http_opts_from_config(&ho, c);
 	if ((r = http_new(&h, &ho, e)) != 0 ||
 	    (r = creds_provider_new(&cp, NULL, CREDS_IMDS |
-	    (ag->conf.disable_imds_v1 ? CREDS_NO_IMDS_V1 : 0), h, e)) != 0)
+	    (c->disable_imds_v1 ? CREDS_NO_IMDS_V1 : 0), h, e)) != 0)
 		goto out;
 	if ((r = creds_imds_get(cp, "/latest/dynamic/instance-identity/document",
 	    &doc, e)) != 0) {
 		err_prefix(e, "not on-premises (no %s) and no EC2 identity",
-		    ag->conf.on_premises_config_file);
+		    c->on_premises_config_file);
 		goto out;
 	}
 	j = json_loadb(buf_cstr(&doc), doc.len, 0, &je);
@@ -732,10 +799,10 @@ ec2_identity(struct agent *ag, struct err *e)
 	if (creds_imds_get(cp, "/latest/meta-data/services/partition", &part,
 	    e) != 0 || part.len == 0 || part.len > 32)
 		buf_setstr(&part, "aws");
-	if (buf_addf(&id, "arn:%s:ec2:%s:%s:instance/%s", buf_cstr(&part),
+	if (buf_addf(&arn, "arn:%s:ec2:%s:%s:instance/%s", buf_cstr(&part),
 	    region, account, instance) != 0 ||
-	    (ag->host_id = buf_detach(&id)) == NULL ||
-	    (ag->region == NULL && (ag->region = strdup(region)) == NULL)) {
+	    (id->host_id = buf_detach(&arn)) == NULL ||
+	    (id->region == NULL && (id->region = strdup(region)) == NULL)) {
 		r = err_set(e, AG_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -746,84 +813,93 @@ ec2_identity(struct agent *ag, struct err *e)
 	http_free(h);
 	buf_release(&doc);
 	buf_release(&part);
-	buf_release(&id);
+	buf_release(&arn);
 	return r;
 }
 
+/*
+ * Who we are (§8.3) and where the control plane is (§2.3), for config c,
+ * into *out only on success: a failed reload keeps the running identity.
+ */
 static int
-load_identity(struct agent *ag, struct err *e)
+identity_load(struct identity *out, const struct config *c, struct err *e)
 {
 	const char *env_id = getenv("AWS_HOST_IDENTIFIER");
 	const char *env_region = getenv("AWS_REGION");
 	struct buf ep = BUF_INIT(4096);
+	struct identity id;
 	int r;
 
-	onprem_release(&ag->op);
-	ag->have_op = 0;
-	r = onprem_load(&ag->op, ag->conf.on_premises_config_file, e);
+	memset(&id, 0, sizeof(id));
+	r = onprem_load(&id.op, c->on_premises_config_file, e);
 	if (r == 0) {
-		ag->have_op = 1;
+		id.have_op = 1;
 	} else if (r == AG_EIO) {
+		onprem_release(&id.op);
 		log_info("On Premises config file does not exist or not "
-		    "readable: %s", ag->conf.on_premises_config_file);
+		    "readable: %s", c->on_premises_config_file);
 	} else {
+		onprem_release(&id.op);
 		return r;
 	}
-	free(ag->host_id);
-	free(ag->region);
-	ag->host_id = ag->region = NULL;
 	if (env_id != NULL && *env_id != '\0')
-		ag->host_id = strdup(env_id);
-	else if (ag->have_op && ag->op.iam_user_arn != NULL)
-		ag->host_id = strdup(ag->op.iam_user_arn);
-	else if (ag->have_op && ag->op.iam_session_arn != NULL)
-		ag->host_id = strdup(ag->op.iam_session_arn);
-	if (ag->have_op && ag->op.region != NULL)
-		ag->region = strdup(ag->op.region);
+		id.host_id = strdup(env_id);
+	else if (id.have_op && id.op.iam_user_arn != NULL)
+		id.host_id = strdup(id.op.iam_user_arn);
+	else if (id.have_op && id.op.iam_session_arn != NULL)
+		id.host_id = strdup(id.op.iam_session_arn);
+	if (id.have_op && id.op.region != NULL)
+		id.region = strdup(id.op.region);
 	else if (env_region != NULL && *env_region != '\0')
-		ag->region = strdup(env_region);
-	if (ag->host_id == NULL && !ag->have_op &&
-	    (r = ec2_identity(ag, e)) != 0) {
+		id.region = strdup(env_region);
+	if (id.host_id == NULL && !id.have_op &&
+	    (r = ec2_identity(c, &id, e)) != 0) {
 		char why[ERR_MSG_MAX];
 
 		snprintf(why, sizeof(why), "%s", e->msg);
-		return err_set(e, r, "this host has no identity: register it "
+		r = err_set(e, r, "this host has no identity: register it "
 		    "(cdagent register) so that %s exists, or set "
-		    "AWS_HOST_IDENTIFIER (%s)", ag->conf.on_premises_config_file,
+		    "AWS_HOST_IDENTIFIER (%s)", c->on_premises_config_file,
 		    why);
+		goto fail;
 	}
-	if (ag->host_id == NULL)
-		return err_set(e, AG_EINVAL, "%s names no iam_user_arn or "
-		    "iam_session_arn", ag->conf.on_premises_config_file);
-	if (ag->region == NULL)
-		return err_set(e, AG_EINVAL, "no region: set region in %s or "
-		    "AWS_REGION", ag->conf.on_premises_config_file);
-	if ((r = cp_endpoint(&ag->conf, ag->region, &ep, e)) != 0) {
-		buf_release(&ep);
-		return r;
+	if (id.host_id == NULL) {
+		r = err_set(e, AG_EINVAL, "%s names no iam_user_arn or "
+		    "iam_session_arn", c->on_premises_config_file);
+		goto fail;
 	}
-	free(ag->endpoint);
-	ag->endpoint = buf_detach(&ep);
-	log_info("CodeDeploy endpoint: %s", ag->endpoint);
-	log_info("host identifier: %s, region %s", ag->host_id, ag->region);
+	if (id.region == NULL) {
+		r = err_set(e, AG_EINVAL, "no region: set region in %s or "
+		    "AWS_REGION", c->on_premises_config_file);
+		goto fail;
+	}
+	if ((r = cp_endpoint(c, id.region, &ep, e)) != 0)
+		goto fail;
+	if ((id.endpoint = buf_detach(&ep)) == NULL) {
+		r = err_set(e, AG_ENOMEM, "out of memory");
+		goto fail;
+	}
+	log_info("CodeDeploy endpoint: %s", id.endpoint);
+	log_info("host identifier: %s, region %s", id.host_id, id.region);
+	*out = id;
 	return 0;
+ fail:
+	buf_release(&ep);
+	identity_release(&id);
+	return r;
 }
 
 static int
-load_config(struct agent *ag, struct err *e)
+load_config(struct config *c, const char *path, struct err *e)
 {
-	struct config fresh;
 	int r;
 
-	if ((r = config_init(&fresh, e)) != 0)
+	if ((r = config_init(c, e)) != 0)
 		return r;
-	if ((r = config_load(&fresh, ag->config_path, e)) != 0) {
-		config_release(&fresh);
+	if ((r = config_load(c, path, e)) != 0) {
+		config_release(c);
 		return r;
 	}
-	config_release(&ag->conf);
-	ag->conf = fresh;
-	cfg = &ag->conf;
 	return 0;
 }
 
@@ -891,7 +967,7 @@ check_machine_id(const struct agent *ag, struct err *e)
 	struct buf id = BUF_INIT(256);
 	int r = 0;
 
-	if (!ag->have_op || ag->op.machine_id == NULL)
+	if (!ag->id.have_op || ag->id.op.machine_id == NULL)
 		return 0;
 	if (path == NULL || *path == '\0')
 		path = "/etc/machine-id";
@@ -902,14 +978,14 @@ check_machine_id(const struct agent *ag, struct err *e)
 	while (id.len > 0 && (id.ptr[id.len - 1] == '\n' ||
 	    id.ptr[id.len - 1] == ' '))
 		buf_truncate(&id, id.len - 1);
-	if (strcmp(buf_cstr(&id), ag->op.machine_id) != 0)
+	if (strcmp(buf_cstr(&id), ag->id.op.machine_id) != 0)
 		r = err_set(e, AG_EINVAL, "this host's machine id (%s, %s) is "
 		    "not the one recorded when %s was registered (%s): the "
 		    "host was cloned from a registered image. Refusing to poll "
 		    "as %s. Run 'cdagent image-prep' on the image, then "
 		    "register this host with 'cdagent register'",
-		    buf_cstr(&id), path, ag->host_id, ag->op.machine_id,
-		    ag->host_id);
+		    buf_cstr(&id), path, ag->id.host_id, ag->id.op.machine_id,
+		    ag->id.host_id);
 	buf_release(&id);
 	return r;
 }
@@ -966,31 +1042,91 @@ backoff_ms(int n)
 	return (int64_t)table[(n > 10 ? 10 : n) - 1] * 1000;
 }
 
+/* Wait on ag->cv for up to ms; mu held. */
+static void
+cv_wait_ms(struct agent *ag, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&ag->cv, &ag->mu, &ts);
+}
+
+/* SIGHUP: new config and identity, swapped in only when both load. */
+static int
+reload(struct agent *ag, struct client *cl, struct err *e)
+{
+	struct config fresh;
+	struct identity id;
+	int r;
+
+	log_info("SIGHUP: reloading %s", ag->config_path);
+	if ((r = load_config(&fresh, ag->config_path, e)) != 0)
+		return r;
+	if ((r = identity_load(&id, &fresh, e)) != 0) {
+		config_release(&fresh);
+		return r;
+	}
+	client_release(cl);
+	cfg = NULL;
+	config_release(&ag->conf);
+	ag->conf = fresh;
+	cfg = &ag->conf;
+	identity_release(&ag->id);
+	ag->id = id;
+	open_logs(ag);
+	return client_init(ag, cl, 1, e);
+}
+
+/* Longest sleep the config can ask for, so ms arithmetic cannot overflow. */
+#define DAEMON_MAX_WAIT_S 86400L
+
+static long
+clamp_s(long v)
+{
+	return v < 0 ? 0 : v > DAEMON_MAX_WAIT_S ? DAEMON_MAX_WAIT_S : v;
+}
+
 int
 daemon_run(const struct daemon_opts *o)
 {
-	struct agent ag;
-	struct client cl;
+	struct agent *ag;
+	struct client cl, rcl;
 	struct sigaction sa;
 	struct err e = ERR_INIT;
 	struct cp_command *cmd = NULL;
 	int64_t wd_ms, wd_next = 0, t0, deadline;
-	int rc = 1, n_err = 0, r, polls = 0;
+	int rc = 1, n_err = 0, r, polls = 0, left;
 	struct job *j;
 	char *pidfile = NULL;
 	int lockfd = -1;
 
-	memset(&ag, 0, sizeof(ag));
-	memset(&cl, 0, sizeof(cl));
-	pthread_mutex_init(&ag.mu, NULL);
-	pthread_cond_init(&ag.cv, NULL);
-	ag.config_path = o->config_path;
-	if (config_init(&ag.conf, &e) != 0 || load_config(&ag, &e) != 0) {
-		fprintf(stderr, "cdagent: %s\n", e.msg);
-		config_release(&ag.conf);
+	/*
+	 * On the heap, not this frame: workers abandoned at shutdown may
+	 * still read it while the process exits.
+	 */
+	if ((ag = calloc(1, sizeof(*ag))) == NULL) {
+		fprintf(stderr, "cdagent: out of memory\n");
 		return 1;
 	}
-	open_logs(&ag);
+	memset(&cl, 0, sizeof(cl));
+	memset(&rcl, 0, sizeof(rcl));
+	pthread_mutex_init(&ag->mu, NULL);
+	pthread_cond_init(&ag->cv, NULL);
+	ag->config_path = o->config_path;
+	if (load_config(&ag->conf, ag->config_path, &e) != 0) {
+		fprintf(stderr, "cdagent: %s\n", e.msg);
+		free(ag);
+		return 1;
+	}
+	cfg = &ag->conf;
+	open_logs(ag);
 	/* §8.3: credentials in the environment are not the agent's */
 	unsetenv("AWS_ACCESS_KEY_ID");
 	unsetenv("AWS_SECRET_ACCESS_KEY");
@@ -1006,22 +1142,22 @@ daemon_run(const struct daemon_opts *o)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	if ((r = take_pid_lock(&ag, &lockfd, &pidfile, &e)) != 0 ||
-	    (r = first_boot_register(&ag, &e)) != 0 ||
-	    (r = load_identity(&ag, &e)) != 0 ||
-	    (r = client_init(&ag, &cl, &e)) != 0) {
+	if ((r = take_pid_lock(ag, &lockfd, &pidfile, &e)) != 0 ||
+	    (r = first_boot_register(ag, &e)) != 0 ||
+	    (r = identity_load(&ag->id, &ag->conf, &e)) != 0 ||
+	    (r = client_init(ag, &cl, 1, &e)) != 0) {
 		log_error("cannot start: %s", e.msg);
 		goto out;
 	}
-	if (check_machine_id(&ag, &e) != 0) {
+	if (check_machine_id(ag, &e) != 0) {
 		log_error("%s", e.msg);
 		rc = DAEMON_EXIT_CLONED;
 		goto out;
 	}
 	log_info("cdagent %s starting (git %s)", CDAGENT_VERSION,
 	    version_gitrev());
-	recover(&ag, &cl);
-	flush_journal(&ag, &cl);
+	recover(ag, &cl);
+	flush_journal(ag, &cl);
 	plat_service_notify("READY=1");
 	wd_ms = plat_service_watchdog_ms();
 	rc = 0;
@@ -1031,55 +1167,46 @@ daemon_run(const struct daemon_opts *o)
 			plat_service_notify("WATCHDOG=1");
 			wd_next = plat_clock_ms() + wd_ms / 2;
 		}
-		pthread_mutex_lock(&ag.mu);
-		reap_jobs(&ag);
-		if (reload_flag && ag.running == 0) {
+		pthread_mutex_lock(&ag->mu);
+		reap_jobs(ag);
+		if (reload_flag && ag->running == 0) {
 			reload_flag = 0;
-			pthread_mutex_unlock(&ag.mu);
-			log_info("SIGHUP: reloading %s", ag.config_path);
-			if (load_config(&ag, &e) != 0 ||
-			    load_identity(&ag, &e) != 0) {
-				log_error_e(&e, "reload failed, keeping the "
-				    "previous settings");
-			} else {
-				client_release(&cl);
-				if (client_init(&ag, &cl, &e) != 0) {
+			pthread_mutex_unlock(&ag->mu);
+			if (reload(ag, &cl, &e) != 0) {
+				if (cl.cp == NULL) {
 					log_error_e(&e, "reload");
 					rc = 1;
 					break;
 				}
-				open_logs(&ag);
+				log_error_e(&e, "reload failed, keeping the "
+				    "previous settings");
 			}
-			pthread_mutex_lock(&ag.mu);
+			pthread_mutex_lock(&ag->mu);
 		}
 		/* take no command we could not start */
-		while (!stop_flag && ag.running >= ag.conf.max_parallel_commands) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&ag.cv, &ag.mu, &ts);
-		}
-		pthread_mutex_unlock(&ag.mu);
+		while (!stop_flag &&
+		    ag->running >= ag->conf.max_parallel_commands)
+			cv_wait_ms(ag, 1000);
+		pthread_mutex_unlock(&ag->mu);
 		if (stop_flag)
 			break;
 
 		t0 = plat_clock_ms();
-		r = cp_poll(cl.cp, ag.host_id, &cmd, &e);
+		r = cp_poll(cl.cp, ag->id.host_id, &cmd, &e);
 		polls++;
-		pthread_mutex_lock(&ag.mu);
-		iso_now(ag.last_poll, sizeof(ag.last_poll));
-		snprintf(ag.last_result, sizeof(ag.last_result), "%s",
+		pthread_mutex_lock(&ag->mu);
+		iso_now(ag->last_poll, sizeof(ag->last_poll));
+		snprintf(ag->last_result, sizeof(ag->last_result), "%s",
 		    r != 0 ? e.msg : cmd != NULL ? cmd->name : "no command");
-		write_status(&ag);
-		pthread_mutex_unlock(&ag.mu);
+		write_status(ag);
+		pthread_mutex_unlock(&ag->mu);
 		if (r == 0 && cmd != NULL && (cmd->name == NULL ||
 		    cmd->name[0] == '\0')) {
 			r = err_set(&e, AG_EPROTO, "Command Name missing");
 		} else if (r == 0 && cmd != NULL && (cmd->host_id == NULL ||
-		    strstr(ag.host_id, cmd->host_id) == NULL)) {
+		    strstr(ag->id.host_id, cmd->host_id) == NULL)) {
 			r = err_set(&e, AG_EPROTO, "Host Identifier mismatch: "
-			    "%s != %s", ag.host_id, cmd->host_id ?
+			    "%s != %s", ag->id.host_id, cmd->host_id ?
 			    cmd->host_id : "");
 		}
 		if (r != 0) {
@@ -1094,7 +1221,8 @@ daemon_run(const struct daemon_opts *o)
 			log_error("poll failed (%d in a row, backing off %lld "
 			    "s): %s", n_err, (long long)backoff_ms(n_err) /
 			    1000, e.msg);
-			plat_sleep_until(t0 + backoff_ms(n_err), &stop_flag);
+			plat_sleep_until(t0 + backoff_ms(n_err),
+			    (volatile const int *)&stop_flag);
 			continue;
 		}
 		n_err = 0;
@@ -1104,80 +1232,99 @@ daemon_run(const struct daemon_opts *o)
 		} else {
 			log_info("received command %s (%s)", cmd->name,
 			    cmd->host_command_id);
-			if (dispatch(&ag, cmd, &e) != 0)
+			if (dispatch(ag, cmd, &e) != 0)
 				log_error_e(&e, "dispatching %s", "command");
 			cmd = NULL;	/* transferred */
 			if (o->once) {
-				pthread_mutex_lock(&ag.mu);
-				while (ag.running > 0)
-					pthread_cond_wait(&ag.cv, &ag.mu);
-				pthread_mutex_unlock(&ag.mu);
+				pthread_mutex_lock(&ag->mu);
+				while (ag->running > 0)
+					pthread_cond_wait(&ag->cv, &ag->mu);
+				pthread_mutex_unlock(&ag->mu);
 				break;
 			}
 		}
 		plat_sleep_until(plat_clock_ms() +
-		    (int64_t)ag.conf.wait_between_runs * 1000, &stop_flag);
+		    clamp_s(ag->conf.wait_between_runs) * 1000,
+		    (volatile const int *)&stop_flag);
 	}
 
 	/* graceful stop: let running commands finish, within bounds */
 	plat_service_notify("STOPPING=1");
 	deadline = plat_clock_ms() +
-	    (int64_t)ag.conf.kill_agent_max_wait_time_seconds * 1000;
-	pthread_mutex_lock(&ag.mu);
-	if (ag.running > 0)
+	    clamp_s(ag->conf.kill_agent_max_wait_time_seconds) * 1000;
+	pthread_mutex_lock(&ag->mu);
+	if (ag->running > 0)
 		log_info("stopping: waiting up to %ld s for %d running "
-		    "command(s)", ag.conf.kill_agent_max_wait_time_seconds,
-		    ag.running);
-	while (ag.running > 0 && plat_clock_ms() < deadline) {
-		struct timespec ts;
+		    "command(s)", ag->conf.kill_agent_max_wait_time_seconds,
+		    ag->running);
+	while (ag->running > 0 && plat_clock_ms() < deadline)
+		cv_wait_ms(ag, 200);
+	reap_jobs(ag);
+	/* what is still running and not reporting is cut off: we report */
+	for (j = ag->jobs; j != NULL; j = j->next)
+		if (!j->reporting)
+			j->abandoned = 1;
+	pthread_mutex_unlock(&ag->mu);
+	for (j = ag->jobs; j != NULL; j = j->next) {
+		char *tp;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+		if (!j->abandoned)
+			continue;
+		/* the poller's client aborts on the stop flag: use another */
+		if (rcl.cp == NULL && client_init(ag, &rcl, 0, &e) != 0) {
+			log_error_e(&e, "cannot report the commands cut off");
+			break;
 		}
-		pthread_cond_timedwait(&ag.cv, &ag.mu, &ts);
-	}
-	reap_jobs(&ag);
-	for (j = ag.jobs; j != NULL; j = j->next)
-		j->abandoned = 1;
-	pthread_mutex_unlock(&ag.mu);
-	for (j = ag.jobs; j != NULL; j = j->next) {
-		char *tp = j->deployment_id[0] ?
-		    tracking_path(&ag, j->deployment_id) : NULL;
-
+		tp = j->deployment_id[0] ? tracking_path(ag,
+		    j->deployment_id) : NULL;
 		log_warn("%s (%s) was still running at shutdown: reporting "
 		    "it failed", j->cmd->name, j->cmd->host_command_id);
-		complete_result(&ag, &cl, j->cmd->host_command_id, 5, "",
+		complete_result(ag, &rcl, j->cmd->host_command_id, 5, "",
 		    "cdagent was stopped before this command finished "
 		    "(kill_agent_max_wait_time_seconds)", "");
 		if (tp != NULL)
 			unlink(tp);
 		free(tp);
 	}
+	/* workers already reporting finish that (bounded by its retries) */
+	pthread_mutex_lock(&ag->mu);
+	deadline = plat_clock_ms() + 30000;
+	for (;;) {
+		left = 0;
+		for (j = ag->jobs; j != NULL; j = j->next)
+			left += j->reporting && !j->done;
+		if (left == 0 || plat_clock_ms() >= deadline)
+			break;
+		cv_wait_ms(ag, 200);
+	}
+	reap_jobs(ag);
+	pthread_mutex_unlock(&ag->mu);
+	client_release(&rcl);
 	log_info("cdagent stopped after %d polls", polls);
  out:
-	pthread_mutex_lock(&ag.mu);
-	write_status(&ag);
-	pthread_mutex_unlock(&ag.mu);
-	client_release(&cl);
+	pthread_mutex_lock(&ag->mu);
+	write_status(ag);
+	pthread_mutex_unlock(&ag->mu);
 	if (pidfile != NULL)
 		unlink(pidfile);
 	free(pidfile);
 	plat_fs_unlock(lockfd);
-	if (ag.jobs != NULL) {
-		/* abandoned workers still run: leave their memory to exit() */
+	if (ag->jobs != NULL) {
+		/*
+		 * Abandoned workers still run: the agent, its config and
+		 * their clients stay allocated until the process exits.
+		 */
 		log_close();
 		return rc;
 	}
-	strv_release(&ag.busy_groups);
-	free(ag.host_id);
-	free(ag.region);
-	free(ag.endpoint);
-	onprem_release(&ag.op);
+	client_release(&cl);
+	strv_release(&ag->busy_groups);
+	identity_release(&ag->id);
 	cfg = NULL;
-	config_release(&ag.conf);
+	config_release(&ag->conf);
+	pthread_mutex_destroy(&ag->mu);
+	pthread_cond_destroy(&ag->cv);
+	free(ag);
 	log_close();
 	return rc;
 }
@@ -1205,10 +1352,11 @@ daemon_status(const char *config_path)
 	if ((p = util_path_join(c.root_dir, ".cdagent/status.json")) != NULL &&
 	    buf_read_file(&text, p, &e) == 0 &&
 	    (st = json_loads(buf_cstr(&text), 0, NULL)) != NULL) {
-		printf("agent pid:        %lld%s\n", (long long)
-		    json_integer_value(json_object_get(st, "pid")),
-		    kill((pid_t)json_integer_value(json_object_get(st, "pid")),
-		    0) == 0 ? " (running)" : " (not running)");
+		json_int_t pid = json_integer_value(json_object_get(st, "pid"));
+
+		printf("agent pid:        %lld%s\n", (long long)pid,
+		    pid > 0 && kill((pid_t)pid, 0) == 0 ? " (running)" :
+		    " (not running)");
 		printf("host identifier:  %s\n", json_string_value(
 		    json_object_get(st, "host_identifier")) ?: "");
 		printf("endpoint:         %s\n", json_string_value(

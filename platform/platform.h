@@ -86,6 +86,9 @@ int plat_isatty(int fd);
  */
 void plat_service_notify(const char *state);
 
+/* This boot's identity (Linux: /proc/sys/kernel/random/boot_id); 0 or -1. */
+int plat_boot_id(char *out, size_t n);
+
 /* The watchdog interval the service manager asked for, ms; 0 if none. */
 int64_t plat_service_watchdog_ms(void);
 

@@ -4,6 +4,7 @@
  * abstract namespace). See platform.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,4 +56,23 @@ plat_service_watchdog_ms(void)
 	    p != (long long)getpid()))
 		return 0;
 	return v / 1000;
+}
+
+int
+plat_boot_id(char *out, size_t n)
+{
+	ssize_t k;
+	int fd;
+
+	if (n < 2 || (fd = open("/proc/sys/kernel/random/boot_id",
+	    O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	k = read(fd, out, n - 1);
+	close(fd);
+	if (k <= 0)
+		return -1;
+	while (k > 0 && (out[k - 1] == '\n' || out[k - 1] == ' '))
+		k--;
+	out[k] = '\0';
+	return k > 0 ? 0 : -1;
 }

@@ -36,6 +36,7 @@ hookonly fail AfterInstall 30 'echo "about to fail"; echo "on stderr" >&2; exit 
 hookonly slow AfterInstall 1 'echo sleeping; trap "" TERM; sleep 60'
 hookonly par1 AfterInstall 30 "date +%s.%N > $T/par1.start; sleep 2; date +%s.%N > $T/par1.end"
 hookonly par2 AfterInstall 30 "date +%s.%N > $T/par2.start; sleep 2; date +%s.%N > $T/par2.end"
+hookonly graceful AfterInstall 60 "echo \$\$ > $T/graceful.pid; sleep 3; echo finished"
 hookonly crash AfterInstall 120 "echo \$\$ > $T/crash.pid; sleep 100 & echo \$! >> $T/crash.pid; wait"
 python3 - "$MOTO_URL" "$T/src" <<'PY' || fail "upload bundles"
 import boto3, io, os, sys, tarfile
@@ -228,6 +229,23 @@ check "crash: code 7 reported" [ "$(diag d-CRASH0001 AfterInstall error_code)" =
 check "crash: message" [ "$(diag d-CRASH0001 AfterInstall message)" = "Failed: Failing in-progress lifecycle event after an agent restart." ]
 check "crash: reported exactly once" [ "$($TRQ "$T/tr.jsonl" count --op PutHostCommandComplete)" = 2 ]
 check "crash: tracking file removed" [ ! -e "$T/root/ongoing-deployment/d-CRASH0001" ]
+stop_fakecp
+
+# ---- run 3b: SIGTERM while a hook runs: it finishes and is reported ---------
+: > "$T/tr.jsonl"
+cat > "$T/s3b.json" <<EOF2
+{"host_identifier": "$HOST", "deployments": [
+ {"deployment_id": "d-GRACEFUL1", "group_id": "g-grace", "group_name": "G", "application_name": "G",
+  "revision": $(rev graceful), "commands": ["DownloadBundle","AfterInstall"]}]}
+EOF2
+start_fakecp "$T/s3b.json" --poll-hold 0.5
+bg_start "$T/agent3c.log" "$CDAGENT" run -c "$T/agent.yml"
+AGENT=$BG_PID
+i=0; while [ ! -s "$T/graceful.pid" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $AGENT; wait $AGENT; rc=$?
+check "graceful stop: exit 0" [ $rc -eq 0 ]
+check "graceful stop: the running hook finished and was reported Succeeded" [ "$(diag d-GRACEFUL1 AfterInstall status)" = Succeeded ]
+check "graceful stop: nothing left to journal" [ -z "$(ls -A "$T/root/.cdagent/journal" 2>/dev/null)" ]
 stop_fakecp
 
 # ---- run 4: SIGTERM during a long poll exits within a second ----------------
