@@ -61,6 +61,10 @@
 	"specification file specifies only a source file (%s). Add the name " \
 	"of the destination file to the files section of the AppSpec file, " \
 	"and then try again."
+#define M_LOCOUTSIDE "The deployment failed because the script location " \
+	"(%s) in the application specification file is outside the revision: " \
+	"give a path relative to the revision's root, without \"..\". " \
+	"Update the hooks section of the AppSpec file, and then try again."
 #define M_NOLOCATION "The deployment failed because the application " \
 	"specification file specifies a script with no location value. " \
 	"Specify the location in the hooks section of the AppSpec file, and " \
@@ -488,6 +492,16 @@ parse_script(struct ps *ps, struct appspec_script *s,
 		return r < 0 ? r : 0;
 	if (s->location[0] == '\0')
 		return complain(ps, loc, M_NOLOCATION);
+	/*
+	 * Ours: a script lives in the revision ("/x" is revision-relative,
+	 * as Ruby's File.join makes it). ".." would have the root agent
+	 * chmod +x and run any file on the host.
+	 */
+	if (strcmp(s->location, "..") == 0 ||
+	    strncmp(s->location, "../", 3) == 0 ||
+	    strstr(s->location, "/../") != NULL ||
+	    util_endswith(s->location, "/.."))
+		return complain(ps, loc, M_LOCOUTSIDE, s->location);
 	runas = ydoc_map_get(m, "runas");
 	if ((r = scalar_dup(ps, runas, "hooks", "runas", 1, &s->runas)) != 0)
 		return r < 0 ? r : 0;

@@ -818,6 +818,34 @@ test_appspec_glob(void **state)
 	assert_false(appspec_glob_match("", "a"));
 }
 
+static void
+test_appspec_location_outside(void **state)
+{
+	static const char *const bad[] = { "../x.sh", "a/../../x.sh", "..",
+	    "s/.." };
+	struct appspec *as = NULL;
+	struct err e = ERR_INIT;
+	char y[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(y, sizeof(y), "version: 0.0\nos: linux\nhooks:\n"
+		    "  AfterInstall:\n    - location: %s\n", bad[i]);
+		assert_int_equal(appspec_parse(&as, y, strlen(y),
+		    "appspec.yml", "linux", NULL, &e), AG_EINVAL);
+		assert_null(as);
+		assert_non_null(strstr(e.msg, "outside the revision"));
+		assert_non_null(strstr(e.msg, "(appspec.yml:5:"));
+	}
+	/* revision-relative forms stay accepted */
+	snprintf(y, sizeof(y), "version: 0.0\nos: linux\nhooks:\n"
+	    "  AfterInstall:\n    - location: /scripts/x..y.sh\n");
+	assert_int_equal(appspec_parse(&as, y, strlen(y), "appspec.yml",
+	    "linux", NULL, &e), 0);
+	appspec_free(as);
+}
+
 int
 main(void)
 {
@@ -839,6 +867,7 @@ main(void)
 		cmocka_unit_test(test_appspec_context),
 		cmocka_unit_test(test_appspec_range_errors),
 		cmocka_unit_test(test_appspec_problems),
+		cmocka_unit_test(test_appspec_location_outside),
 		cmocka_unit_test(test_appspec_load),
 		cmocka_unit_test(test_appspec_glob),
 	};
