@@ -135,6 +135,11 @@ cg_fallback(const char *why)
 		    "tracked by process group only", why);
 }
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#define CLOSE_RANGE_CLOEXEC_FLAG (1U << 2)	/* linux/close_range.h */
+
 /* ---- small file helpers ---------------------------------------------- */
 
 static int
@@ -594,6 +599,14 @@ child_run(const struct child_plan *c)
 	for (i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0)	/* the copy is not CLOEXEC */
 			child_die(c->fail_fd, CS_DUP);
+	/*
+	 * Nothing else of the agent's reaches a hook: libraries (libcurl's
+	 * cached connections) open descriptors without close-on-exec.
+	 * CLOEXEC rather than close, so the failure pipe still reports.
+	 */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC_FLAG) != 0)
+		for (i = 3; i < 4096; i++)
+			(void)fcntl(i, F_SETFD, FD_CLOEXEC);
 
 	execve(c->path, c->argv, c->envp);
 	child_die(c->fail_fd, CS_EXEC);

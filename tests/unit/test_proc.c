@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include "buf.h"
 #include "err.h"
 #include "platform.h"
+#include "util.h"
 
 static const char *const env[] = { "PATH=/usr/bin:/bin", NULL };
 
@@ -417,11 +419,41 @@ test_proc_outputs_left_open(void **state)
 	kill((pid_t)res.holders[0], SIGKILL);
 }
 
+/* A descriptor the agent left open without close-on-exec stays out. */
+static void
+test_proc_no_inherited_fds(void **state)
+{
+	struct plat_proc_result res;
+	struct lines l;
+	int fd, i, leaked = 0;
+
+	(void)state;
+	fd = open("/dev/null", O_RDONLY);	/* no O_CLOEXEC, on purpose */
+	assert_true(fd > 2);
+	/* a number the shell's own descriptors will not reuse */
+	assert_int_equal(dup2(fd, 200), 200);
+	close(fd);
+	fd = 200;
+	assert_int_equal(run_sh("for f in /proc/self/fd/*; do "
+	    "echo ${f##*/}; done", 0, 5000, &l, &res), 0);
+	close(fd);
+	assert_int_equal(res.exit_code, 0);
+	for (i = 0; i < l.n; i++) {
+		long long v;
+
+		if (util_parse_ll(l.text[i], 0, 1 << 20, &v) == 0 && v == fd)
+			leaked = 1;
+	}
+	assert_false(leaked);
+	assert_true(l.n >= 3);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proc_lines_and_exit),
+		cmocka_unit_test(test_proc_no_inherited_fds),
 		cmocka_unit_test(test_proc_long_line_in_pieces),
 		cmocka_unit_test(test_proc_signal),
 		cmocka_unit_test(test_proc_start_errors),
