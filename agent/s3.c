@@ -334,8 +334,9 @@ struct hashq {
 	int running, stop;
 	unsigned char *slot[HQ_SLOTS];	/* owned */
 	size_t len[HQ_SLOTS];
-	unsigned head, count;
-	size_t fill;			/* bytes in the slot being filled */
+	unsigned head, count;		/* under mu: the queued slots */
+	unsigned tail;			/* producer only: the slot it fills */
+	size_t fill;			/* producer only: bytes in slot tail */
 	mbedtls_sha256_context *sha;	/* borrowed: struct dl's */
 	mbedtls_md5_context *md5;
 };
@@ -405,13 +406,15 @@ static void
 hashq_push(struct hashq *q)
 {
 	pthread_mutex_lock(&q->mu);
-	q->len[(q->head + q->count) % HQ_SLOTS] = q->fill;
+	q->len[q->tail] = q->fill;
 	q->count++;
-	q->fill = 0;
 	pthread_cond_broadcast(&q->cv);
+	/* the next slot to fill must not be one still queued */
 	while (q->count == HQ_SLOTS)
 		pthread_cond_wait(&q->cv, &q->mu);
 	pthread_mutex_unlock(&q->mu);
+	q->tail = (q->tail + 1) % HQ_SLOTS;
+	q->fill = 0;
 }
 
 static void
@@ -427,8 +430,8 @@ hashq_feed(struct hashq *q, const void *data, size_t n)
 		return;
 	}
 	while (n > 0) {
-		/* the filling slot is never one the hasher reads */
-		dst = q->slot[(q->head + q->count) % HQ_SLOTS];
+		/* slot tail is never one the hasher reads (hashq_push) */
+		dst = q->slot[q->tail];
 		k = HQ_SLOT - q->fill < n ? HQ_SLOT - q->fill : n;
 		memcpy(dst + q->fill, p, k);
 		q->fill += k;
