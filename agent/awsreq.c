@@ -42,6 +42,13 @@ awsreq_endpoint_set(struct awsreq_endpoint *ep, const char *url,
 	    strchr(ep->path, '?') != NULL)
 		return err_set(e, AG_EINVAL, "endpoint '%s': want "
 		    "https://host[:port][/path]", url);
+	/*
+	 * libcurl leaves a default port out of the Host header; the
+	 * signature must cover the same Host.
+	 */
+	if (util_endswith(ep->host, strncmp(url, "https", 5) == 0 ? ":443" :
+	    ":80"))
+		*strrchr(ep->host, ':') = '\0';
 	ep->region = region;
 	ep->service = service;
 	return 0;

@@ -156,6 +156,26 @@ parse_revision(struct deployspec *s, json_t *root, struct err *e)
 	    "GitHubRevision, or LocalRevision must be specified");
 }
 
+/*
+ * Ids name directories under root_dir: one path component, and none of
+ * the agent's own folders there (retention would prune them).
+ */
+static int
+name_ok(const char *id)
+{
+	static const char *const reserved[] = { "deployment-instructions",
+	    "deployment-logs", "ongoing-deployment", ".cdagent" };
+	size_t i;
+
+	if (*id == '\0' || strchr(id, '/') != NULL || strcmp(id, ".") == 0 ||
+	    strcmp(id, "..") == 0 || strlen(id) > 255)
+		return 0;
+	for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strcmp(id, reserved[i]) == 0)
+			return 0;
+	return 1;
+}
+
 int
 deployspec_parse(struct deployspec **out, const char *json, size_t len,
     struct err *e)
@@ -185,9 +205,7 @@ deployspec_parse(struct deployspec **out, const char *json, size_t len,
 	}
 	if ((s->deployment_id = short_deployment_id(id)) == NULL)
 		goto oom;
-	if (strchr(s->deployment_id, '/') != NULL ||
-	    strcmp(s->deployment_id, "..") == 0 ||
-	    strcmp(s->deployment_id, ".") == 0) {
+	if (!name_ok(s->deployment_id)) {
 		r = err_set(e, AG_EINVAL, "DeploymentId '%s' cannot name a "
 		    "directory", s->deployment_id);
 		goto out;
@@ -207,8 +225,7 @@ deployspec_parse(struct deployspec **out, const char *json, size_t len,
 		    "ApplicationName");
 		goto out;
 	}
-	if (strchr(s->group_id, '/') != NULL ||
-	    strcmp(s->group_id, "..") == 0 || strcmp(s->group_id, ".") == 0) {
+	if (!name_ok(s->group_id)) {
 		r = err_set(e, AG_EINVAL, "DeploymentGroupId '%s' cannot name "
 		    "a directory", s->group_id);
 		goto out;

@@ -86,6 +86,13 @@ test_deployspec_errors(void **state)
 		  "tar" },
 		{ "{\"DeploymentId\":\"d-1\",\"DeploymentId\":\"d-2\"}",
 		  "not a JSON object" },
+		{ "{\"DeploymentId\":\"arn:aws:codedeploy:us-east-1:1:"
+		  "deployment/\",\"DeploymentGroupId\":\"g\","
+		  "\"DeploymentGroupName\":\"n\",\"ApplicationName\":\"a\"}",
+		  "cannot name a directory" },
+		{ "{\"DeploymentId\":\"d-1\",\"DeploymentGroupId\":"
+		  "\"deployment-instructions\",\"DeploymentGroupName\":\"n\","
+		  "\"ApplicationName\":\"a\"}", "cannot name a directory" },
 	};
 	struct deployspec *s;
 	struct err e;
