@@ -308,6 +308,18 @@ warn_unknown(struct strv *seen, const char *path, const char *name)
 	return strv_push(seen, name);
 }
 
+static void
+strip_slashes(char *p)
+{
+	size_t n;
+
+	if (p == NULL)
+		return;
+	n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+}
+
 int
 config_load(struct config *c, const char *path, struct err *e)
 {
@@ -353,6 +365,14 @@ config_load(struct config *c, const char *path, struct err *e)
 		if ((r = apply(c, k, v, path, e)) != 0)
 			goto out;
 	}
+	/*
+	 * "/opt/x/" and "/opt/x" are one directory: paths built from these
+	 * are compared (retention keeps the current and last-successful
+	 * deployments by name), so keep one spelling.
+	 */
+	strip_slashes(c->root_dir);
+	strip_slashes(c->log_dir);
+	strip_slashes(c->pid_dir);
  out:
 	strv_release(&seen);
 	ydoc_free(d);

@@ -337,3 +337,15 @@ check "validate: counts them" has "7 problems found"
 "$CDAGENT" validate "$T/good.tgz" >"$T/out" 2>&1; rc=$?
 check "validate: good archive exits 0" [ $rc -eq 0 ] || show
 check "validate: says valid" has "valid"
+
+# ---- root_dir written with a trailing slash: retention still keeps the
+# current and the last successful deployment ---------------------------------
+printf -- "---\n:root_dir: '%s/rootslash/'\n:log_dir: '%s/log'\n:max_revisions: 1\n" "$T" "$T" > "$T/agent-slash.yml"
+hookbundle "$T/slash" "true"
+n=0; bad=0
+while [ $n -lt 3 ]; do
+	"$CDAGENT" deploy -c "$T/agent-slash.yml" -g sl -l "$T/slash" >"$T/out" 2>&1 || bad=1
+	n=$((n + 1))
+done
+check "root_dir with a trailing slash: every deployment succeeds" [ $bad -eq 0 ]
+check "root_dir with a trailing slash: last successful kept" [ -d "$(cat "$T/rootslash/deployment-instructions/sl_last_successful_install")" ]

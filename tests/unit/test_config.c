@@ -188,8 +188,9 @@ test_config_ruby_keys(void **state)
 	assert_int_equal(config_init(&c, &e), 0);
 	assert_int_equal(config_load(&c, fx->conf, &e), 0);
 	assert_string_equal(c.path, fx->conf);
-	assert_string_equal(c.log_dir, "/var/log/aws/codedeploy-agent/");
-	assert_string_equal(c.pid_dir, "/opt/codedeploy-agent/state/.pid/");
+	/* trailing slashes dropped: one spelling per directory */
+	assert_string_equal(c.log_dir, "/var/log/aws/codedeploy-agent");
+	assert_string_equal(c.pid_dir, "/opt/codedeploy-agent/state/.pid");
 	assert_string_equal(c.root_dir, "/srv/deploy");
 	assert_int_equal(c.verbose, 1);
 	assert_int_equal(c.max_revisions, 2);
