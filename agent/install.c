@@ -2,6 +2,7 @@
 #include <sys/types.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,19 @@
 #define ACL_OTHER 0x20
 #define ACL_UNDEF_ID 0xffffffffu
 
+/*
+ * openat2(2) with RESOLVE_NO_SYMLINKS opens a path below a directory in
+ * one call, refusing any symlink on the way. The struct is declared here
+ * (uapi linux/openat2.h) so the musl build needs no kernel headers; where
+ * the call is missing, the per-component walk does the same job.
+ */
+#if defined(SYS_openat2)
+struct ag_open_how {
+	uint64_t flags, mode, resolve;
+};
+#define AG_RESOLVE_NO_SYMLINKS 0x04
+#endif
+
 enum ins_kind { INS_COPY, INS_MKDIR };
 
 /*
@@ -57,6 +72,12 @@ enum ins_kind { INS_COPY, INS_MKDIR };
 struct pdir {
 	const char *src;	/* arena; NULL for a planned ancestor */
 	const char *dst;	/* arena */
+	/*
+	 * dst[0..rlen) is the AppSpec destination (or an ancestor of it),
+	 * trusted as the admin wrote it: opened by path, symlinks followed.
+	 * Below it every component is opened O_NOFOLLOW (walk_open).
+	 */
+	uint32_t rlen;
 	unsigned fresh:1;	/* dst is a planned mkdir: nothing is in it */
 };
 
@@ -117,6 +138,12 @@ struct walk {
 	int depth;
 };
 
+/* The identity of an object the install made (or reused). */
+struct fid {
+	dev_t dev;
+	ino_t ino;		/* 0: none recorded */
+};
+
 /* A directory entry while planning: its name and readdir type. */
 struct dent {
 	const char *name;	/* arena: the entry's name if it is planned */
@@ -128,6 +155,15 @@ struct ctx {
 	struct install_stats *st;
 	struct plan p;
 	int cfd;		/* the new cleanup file */
+	size_t rlen;		/* planning: length of the destination */
+	/*
+	 * Execution: per plan entry, what was installed there, so the
+	 * permission step acts on that object only (NULL: no permissions).
+	 */
+	struct fid *ids;
+	/* the realpath of the last trusted root (key), for cleanup lines */
+	char *rkey, *rreal;
+	struct buf cb;		/* a cleanup line being composed */
 	char *rwbuf;		/* owned; read/write fallback buffer */
 	/*
 	 * Execution: the directories of the entry being copied stay open
@@ -232,6 +268,86 @@ path_child(const char *dir, const char *name)
 		return NULL;
 	}
 	return buf_detach(&b);
+}
+
+/*
+ * Open the directory path[0..len) of which path[0..rlen) is trusted: that
+ * part is opened by path (symlinks followed, as the admin wrote it), the
+ * rest one component at a time with O_NOFOLLOW (or in one openat2 with
+ * RESOLVE_NO_SYMLINKS). -1 with errno on failure, ELOOP when a component
+ * below the trusted part is a symlink; *bad is then the length of the
+ * path up to the component that failed, for messages.
+ */
+static int
+walk_open(const char *path, size_t rlen, size_t len, size_t *bad)
+{
+#if defined(SYS_openat2)
+	static int no_openat2;	/* set once: the kernel lacks it */
+	struct ag_open_how how;
+#endif
+	struct stat sb;
+	char *b;
+	size_t i, j;
+	int fd, nfd, err;
+
+	*bad = rlen < len ? rlen : len;
+	if ((b = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(b, path, len);
+	b[len] = '\0';
+	if (rlen > len)
+		rlen = len;
+	b[rlen] = '\0';
+	fd = open(rlen > 0 ? b : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rlen < len)
+		b[rlen] = path[rlen];
+	for (i = rlen; i < len && b[i] == '/'; i++)
+		;
+	if (fd < 0 || i >= len)
+		goto out;
+#if defined(SYS_openat2)
+	if (!no_openat2) {
+		memset(&how, 0, sizeof(how));
+		how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+		how.resolve = AG_RESOLVE_NO_SYMLINKS;
+		nfd = (int)syscall(SYS_openat2, fd, b + i, &how, sizeof(how));
+		if (nfd >= 0) {
+			close(fd);
+			fd = nfd;
+			goto out;
+		}
+		if (errno == ENOSYS)
+			no_openat2 = 1;
+		/* else the walk finds (and names) the component at fault */
+	}
+#endif
+	for (;;) {
+		for (j = i; j < len && b[j] != '/'; j++)
+			;
+		b[j] = '\0';
+		nfd = openat(fd, b + i, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		err = errno;
+		if (nfd < 0 && (err == ENOTDIR || err == ELOOP))
+			err = fstatat(fd, b + i, &sb,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode) ?
+			    ELOOP : ENOTDIR;
+		close(fd);
+		if ((fd = nfd) < 0) {
+			*bad = j;
+			errno = err;
+			break;
+		}
+		for (i = j + 1; i < len && b[i] == '/'; i++)
+			;
+		if (i >= len)
+			break;
+	}
+ out:
+	err = errno;
+	free(b);
+	errno = err;
+	return fd;
 }
 
 /* ---- the plan ----------------------------------------------------------- */
@@ -358,8 +474,8 @@ arena_dup(struct plan *p, const char *s)
 
 /* A directory pair; src NULL for a planned ancestor. */
 static int
-pdir_add(struct plan *p, const char *src, const char *dst, int fresh,
-    size_t *out, struct err *e)
+pdir_add(struct plan *p, const char *src, const char *dst, size_t rlen,
+    int fresh, size_t *out, struct err *e)
 {
 	struct pdir *nd;
 
@@ -375,6 +491,7 @@ pdir_add(struct plan *p, const char *src, const char *dst, int fresh,
 	nd = &p->dirs[p->ndirs];
 	nd->src = NULL;
 	nd->fresh = fresh ? 1 : 0;
+	nd->rlen = (uint32_t)(rlen < strlen(dst) ? rlen : strlen(dst));
 	if ((src != NULL && (nd->src = arena_dup(p, src)) == NULL) ||
 	    (nd->dst = arena_dup(p, dst)) == NULL)
 		goto nomem;
@@ -477,7 +594,9 @@ plan_mkdir(struct ctx *c, const char *dst, size_t dir, struct err *e)
 	}
 	if (check_name(dst, e) != 0)
 		return AG_EINVAL;
-	if (dir == NONE && (r = pdir_add(p, NULL, dst, 1, &dir, e)) != 0)
+	/* a planned ancestor is part of a destination: trusted */
+	if (dir == NONE && (r = pdir_add(p, NULL, dst, strlen(dst), 1, &dir,
+	    e)) != 0)
 		return r;
 	return plan_add(p, INS_MKDIR, dir, NULL, h, &in, e);
 }
@@ -510,6 +629,54 @@ plan_ancestors(struct ctx *c, const char *dst, struct err *e)
 	free(q);
 	strv_release(&miss);
 	return r;
+}
+
+/*
+ * A symlink installed at name in the directory pair dir must stay inside
+ * the entry's destination: a `files` source that is a subdirectory
+ * re-roots the bundle's links, and "../../.." from a/b/c would climb out
+ * of it. Lexically, its relative target may climb at most as many levels
+ * as the link lies below the destination. An absolute target is kept as
+ * the Ruby agent does (see install.h).
+ */
+static int
+check_link(struct ctx *c, size_t dir, const char *name, const char *src,
+    struct err *e)
+{
+	const struct pdir *pd = &c->p.dirs[dir];
+	char tgt[PATH_MAX], dmsg[PATH_MAX];
+	const char *q;
+	ssize_t n;
+	long depth = 0;
+
+	if ((n = readlink(src, tgt, sizeof(tgt) - 1)) < 0)
+		return err_set(e, AG_EIO, "readlink %s: %s", src,
+		    strerror(errno));
+	tgt[n] = '\0';
+	if (tgt[0] == '/')
+		return 0;
+	for (q = pd->dst + pd->rlen; *q != '\0'; q++)
+		if (*q != '/' && (q == pd->dst + pd->rlen || q[-1] == '/'))
+			depth++;
+	for (q = tgt; *q != '\0'; ) {
+		size_t l = strcspn(q, "/");
+
+		if (l == 2 && q[0] == '.' && q[1] == '.') {
+			if (--depth < 0) {
+				snprintf(dmsg, sizeof(dmsg), "%.*s",
+				    (int)pd->rlen, pd->dst);
+				return err_set(e, AG_EINVAL, "The deployment "
+				    "failed because the symbolic link %s "
+				    "(to %s) would point outside the "
+				    "destination %s", msgpath(path_in(
+				    &c->p.fb, pd->dst, name)), tgt, dmsg);
+			}
+		} else if (l > 0 && !(l == 1 && q[0] == '.'))
+			depth++;
+		q += l;
+		q += strspn(q, "/");
+	}
+	return 0;
 }
 
 /* §6.2/§6.3: name (in the arena) in the directory pair dir. */
@@ -546,7 +713,8 @@ plan_copy(struct ctx *c, size_t dir, const char *name, int link,
 		    "your AppSpec file or directory structure, and "
 		    "then try again.", src, dst);
 	}
-	if ((r = check_name(dst, e)) != 0)
+	if ((r = check_name(dst, e)) != 0 ||
+	    (link && (r = check_link(c, dir, name, src, e)) != 0))
 		return r;
 	if (p->dirs[dir].fresh)
 		;	/* its directory is yet to be made: nothing exists */
@@ -650,7 +818,7 @@ plan_dir(struct ctx *c, const char *src, const char *dst,
 	const struct walk *a;
 	DIR *d = NULL;
 	size_t n = 0, cap = 0, i, pd;
-	int r = 0, fresh = 0;
+	int r = 0, fresh = 0, below;
 
 	if (stat(src, &sb) != 0)
 		return err_set(e, AG_EIO, "stat %s: %s", src, strerror(errno));
@@ -665,15 +833,25 @@ plan_dir(struct ctx *c, const char *src, const char *dst,
 	if (w.depth > WALK_DEPTH_MAX)
 		return err_set(e, AG_EINVAL, "%s is nested too deeply", src);
 
-	if (stat(dst, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+	/* the destination itself may be a symlink; below it, never */
+	below = strlen(dst) > c->rlen;
+	if ((below ? lstat(dst, &sb) : stat(dst, &sb)) != 0 ||
+	    !S_ISDIR(sb.st_mode)) {
 		if (lstat(dst, &sb) == 0 &&
-		    plan_find(&c->p, dst, hash_str(dst)) == NONE)
+		    plan_find(&c->p, dst, hash_str(dst)) == NONE) {
+			if (below && S_ISLNK(sb.st_mode))
+				return err_set(e, AG_EINVAL, "The deployment "
+				    "failed because %s is a symbolic link "
+				    "where the directory is to be installed "
+				    "below the destination %.*s: it is not "
+				    "followed", dst, (int)c->rlen, dst);
 			return err_set(e, AG_EINVAL, "The deployment failed "
 			    "because a file that is not a directory exists "
 			    "where the directory %s is to be created", dst);
+		}
 		fresh = 1;
 	}
-	if ((r = pdir_add(&c->p, src, dst, fresh, &pd, e)) != 0 ||
+	if ((r = pdir_add(&c->p, src, dst, c->rlen, fresh, &pd, e)) != 0 ||
 	    (fresh && (r = plan_mkdir(c, dst, pd, e)) != 0))
 		return r;
 	if ((d = opendir(src)) == NULL)
@@ -753,6 +931,7 @@ plan_files(struct ctx *c, const char *archive, struct err *e)
 		    stat(src, &sb) == 0 && S_ISDIR(sb.st_mode))
 			isdir = 1;
 		if (isdir) {
+			c->rlen = strlen(dst);
 			if ((r = plan_ancestors(c, dst, e)) == 0)
 				r = plan_dir(c, src, dst, NULL, e);
 		} else {
@@ -770,7 +949,8 @@ plan_files(struct ctx *c, const char *archive, struct err *e)
 			k = plan_find(&c->p, dst, hash_str(dst));
 			if ((nm = arena_dup(&c->p, path_base(src))) == NULL)
 				goto nomem;
-			if ((r = pdir_add(&c->p, sdir, dst, k != NONE &&
+			if ((r = pdir_add(&c->p, sdir, dst, strlen(dst),
+			    k != NONE &&
 			    c->p.v[k].kind == INS_MKDIR, &pd, e)) == 0)
 				r = plan_copy(c, pd, nm, S_ISLNK(lmode), e);
 		}
@@ -1410,12 +1590,16 @@ run_argv(char *const argv[], int *status, char *tail, size_t tailsz,
     struct err *e)
 {
 	char *exe = NULL, rb[4096];
+	struct sigaction sa;
+	sigset_t none;
 	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, ws, cerr = 0, nul, r = 0;
+	int sig;
 	size_t tl = 0;
 	ssize_t n;
 	pid_t pid;
 
 	tail[0] = '\0';
+	sigemptyset(&none);
 	if ((exe = find_in_path(argv[0])) == NULL)
 		return err_set(e, AG_ENOTSUP, "%s is not installed", argv[0]);
 	if (pipe2(op, O_CLOEXEC) != 0 || pipe2(ep, O_CLOEXEC) != 0) {
@@ -1428,7 +1612,15 @@ run_argv(char *const argv[], int *status, char *tail, size_t tailsz,
 	}
 	if (pid == 0) {
 		/* child: async-signal-safe calls only */
-		if ((nul = open("/dev/null", O_RDONLY)) >= 0)
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		for (sig = 1; sig < NSIG; sig++)
+			(void)sigaction(sig, &sa, NULL); /* some refuse */
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* dup2 clears CLOEXEC on fd 0; open may return 0 itself */
+		if ((nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) == 0)
+			fcntl(0, F_SETFD, 0);
+		else if (nul > 0)
 			dup2(nul, 0);
 		dup2(op[1], 1);
 		dup2(op[1], 2);
@@ -1498,23 +1690,66 @@ run_argv(char *const argv[], int *status, char *tail, size_t tailsz,
 
 /* ---- cleanup of the previous install ---------------------------------- */
 
-static int
-remove_path(const char *path, struct err *e)
-{
-	struct stat sb;
+/* The parent directory of the last cleanup line, kept open. */
+struct rmdir_cache {
+	char *path;		/* owned; NULL: none */
+	int fd;
+};
 
-	if (lstat(path, &sb) != 0) {
+/*
+ * Remove path, an absolute path from the cleanup file, without following
+ * any symlink on the way: its parent is opened from "/" one component at
+ * a time with O_NOFOLLOW, then the entry is removed relative to it. A
+ * symlink among the parents (an installed directory replaced by a link
+ * meanwhile) skips the line with a warning.
+ */
+static int
+remove_path(struct rmdir_cache *rc, const char *path, struct err *e)
+{
+	const char *base = path_base(path);
+	size_t plen = (size_t)(base - path), bad;
+	struct stat sb;
+	int fd;
+
+	if (*base == '\0' || strcmp(base, ".") == 0 ||
+	    strcmp(base, "..") == 0)
+		return 0;	/* never written by install */
+	if (plen > 1)
+		plen--;		/* the parent without its trailing '/' */
+	if (rc->path == NULL || strlen(rc->path) != plen ||
+	    memcmp(rc->path, path, plen) != 0) {
+		if (rc->fd >= 0)
+			close(rc->fd);
+		free(rc->path);
+		rc->path = NULL;
+		if ((rc->fd = walk_open(path, 1, plen, &bad)) < 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				return 0;
+			if (errno == ELOOP) {
+				log_warn("not removing %s: %.*s is a symbolic "
+				    "link now, which is not followed", path,
+				    (int)bad, path);
+				return 0;
+			}
+			return err_set(e, AG_EIO, "open %.*s: %s", (int)plen,
+			    path, strerror(errno));
+		}
+		if ((rc->path = strndup(path, plen)) == NULL)
+			return err_set(e, AG_ENOMEM, "out of memory");
+	}
+	fd = rc->fd;
+	if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		return err_set(e, AG_EIO, "lstat %s: %s", path,
 		    strerror(errno));
 	}
 	if (S_ISDIR(sb.st_mode)) {
-		if (rmdir(path) != 0 && errno != ENOTEMPTY &&
-		    errno != EEXIST && errno != ENOENT)
+		if (unlinkat(fd, base, AT_REMOVEDIR) != 0 &&
+		    errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
 			return err_set(e, AG_EIO, "rmdir %s: %s", path,
 			    strerror(errno));
-	} else if (unlink(path) != 0 && errno != ENOENT)
+	} else if (unlinkat(fd, base, 0) != 0 && errno != ENOENT)
 		return err_set(e, AG_EIO, "unlink %s: %s", path,
 		    strerror(errno));
 	return 0;
@@ -1540,6 +1775,7 @@ static int
 cleanup_previous(const char *cpath, struct err *e)
 {
 	struct buf b = BUF_INIT(CLEANUP_MAX);
+	struct rmdir_cache rc = { NULL, -1 };
 	struct stat sb;
 	char *line, *nl;
 	size_t end, len;
@@ -1574,12 +1810,15 @@ cleanup_previous(const char *cpath, struct err *e)
 			    "path", cpath);
 			continue;
 		}
-		r = remove_path(line, e);
+		r = remove_path(&rc, line, e);
 	}
 	if (r == 0 && unlink(cpath) != 0)
 		r = err_set(e, AG_EIO, "unlink %s: %s", cpath,
 		    strerror(errno));
  out:
+	if (rc.fd >= 0)
+		close(rc.fd);
+	free(rc.path);
 	buf_release(&b);
 	return r;
 }
@@ -1603,6 +1842,48 @@ cleanup_add(struct ctx *c, const char *s, size_t n, struct err *e)
 		return err_set(e, AG_EIO, "write cleanup file: %s",
 		    w < 0 ? strerror(errno) : "short write");
 	return 0;
+}
+
+/*
+ * Append the cleanup line for name (NULL: the directory itself) in the
+ * directory pair dir. The trusted part of the path is written resolved
+ * (realpath), so the next cleanup, which follows no symlink at all, finds
+ * what was installed below a destination such as /var/www -> /srv/www.
+ */
+static int
+cleanup_ent(struct ctx *c, size_t dir, const char *name, struct err *e)
+{
+	const struct pdir *pd = &c->p.dirs[dir];
+	const char *rel = pd->dst + pd->rlen;
+	struct buf *b = &c->cb;
+
+	if (c->rkey == NULL || strlen(c->rkey) != pd->rlen ||
+	    memcmp(c->rkey, pd->dst, pd->rlen) != 0) {
+		free(c->rkey);
+		free(c->rreal);
+		c->rreal = NULL;
+		if ((c->rkey = strndup(pd->dst, pd->rlen)) == NULL)
+			return err_set(e, AG_ENOMEM, "out of memory");
+		if ((c->rreal = realpath(c->rkey, NULL)) == NULL) {
+			free(c->rkey);
+			c->rkey = NULL;
+			return err_set(e, AG_EIO, "realpath %s: %s", pd->dst,
+			    strerror(errno));
+		}
+	}
+	while (*rel == '/')
+		rel++;
+	buf_reset(b);
+	if (buf_addstr(b, c->rreal) != 0 ||
+	    (*rel != '\0' && strcmp(c->rreal, "/") != 0 &&
+	    buf_addch(b, '/') != 0) || buf_addstr(b, rel) != 0 ||
+	    (name != NULL && strcmp(buf_cstr(b), "/") != 0 &&
+	    buf_addch(b, '/') != 0) ||
+	    (name != NULL && buf_addstr(b, name) != 0))
+		return err_set(e, AG_ENOMEM, "out of memory");
+	if (check_name(buf_cstr(b), e) != 0)
+		return AG_EINVAL;
+	return cleanup_add(c, b->ptr, b->len, e);
 }
 
 /*
@@ -1648,28 +1929,80 @@ xdir_close(struct ctx *c)
  * Open the directories of entry i (src, dst: its paths, for messages)
  * unless they are open already, and learn what a new file gets there.
  */
+/*
+ * Make dfd (owned) the open destination directory of the pair dir, and
+ * open its source (src: a path in it, for messages).
+ */
+static int
+xdir_adopt(struct ctx *c, size_t dir, int dfd, const char *src,
+    struct err *e)
+{
+	const struct pdir *pd = &c->p.dirs[dir];
+	struct stat sb;
+
+	xdir_close(c);
+	c->dfd = dfd;
+	if (pd->src != NULL && (c->sfd = openat(AT_FDCWD, pd->src,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_set(e, AG_EIO, "open %s: %s", src, strerror(errno));
+	if (fstat(c->dfd, &sb) != 0)
+		return err_set(e, AG_EIO, "fstat %s: %s", pd->dst,
+		    strerror(errno));
+	c->xgid = (sb.st_mode & S_ISGID) ? sb.st_gid : c->egid;
+	/* a default ACL, not the umask, shapes a new file's mode there */
+	c->xacl = fgetxattr(c->dfd, "system.posix_acl_default", NULL, 0) > 0;
+	c->xdir = dir;
+	return 0;
+}
+
+/* The error for a walk_open() of p[0..len) that failed. */
+static int
+walk_err(const char *p, size_t len, size_t bad, const struct pdir *pd,
+    struct err *e)
+{
+	if (errno == ELOOP)
+		return err_set(e, AG_EIO, "%.*s is a symbolic link where a "
+		    "directory is expected below the destination %.*s: it "
+		    "is not followed", (int)bad, p, (int)pd->rlen, pd->dst);
+	return err_set(e, AG_EIO, "open %.*s: %s", (int)len, p,
+	    strerror(errno));
+}
+
+/*
+ * Open the directories of entry i (src, dst: its paths, for messages)
+ * unless they are open already, and learn what a new file gets there.
+ * Below the destination nothing is followed (walk_open).
+ */
 static int
 xdir_enter(struct ctx *c, size_t i, const char *src, const char *dst,
     struct err *e)
 {
 	const struct pdir *pd = &c->p.dirs[c->p.v[i].dir];
-	struct stat sb;
+	size_t bad;
+	int fd;
 
+	(void)dst;
 	if (c->xdir == c->p.v[i].dir)
 		return 0;
 	xdir_close(c);
-	if ((c->sfd = openat(AT_FDCWD, pd->src, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) < 0)
-		return err_set(e, AG_EIO, "open %s: %s", src, strerror(errno));
-	if ((c->dfd = openat(AT_FDCWD, pd->dst, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) < 0 || fstat(c->dfd, &sb) != 0)
-		return err_set(e, AG_EIO, "create %s: %s", dst,
-		    strerror(errno));
-	c->xgid = (sb.st_mode & S_ISGID) ? sb.st_gid : c->egid;
-	/* a default ACL, not the umask, shapes a new file's mode there */
-	c->xacl = fgetxattr(c->dfd, "system.posix_acl_default", NULL, 0) > 0;
-	c->xdir = c->p.v[i].dir;
-	return 0;
+	if ((fd = walk_open(pd->dst, pd->rlen, strlen(pd->dst), &bad)) < 0)
+		return walk_err(pd->dst, strlen(pd->dst), bad, pd, e);
+	return xdir_adopt(c, c->p.v[i].dir, fd, src, e);
+}
+
+/* Remember what entry i installed: fd, or name in dfd. */
+static void
+note_id(struct ctx *c, size_t i, int fd, const char *name)
+{
+	struct stat sb;
+
+	if (c->ids == NULL)
+		return;
+	if ((name == NULL ? fstat(fd, &sb) :
+	    fstatat(fd, name, &sb, AT_SYMLINK_NOFOLLOW)) != 0)
+		return;		/* none recorded: exec_perm refuses */
+	c->ids[i].dev = sb.st_dev;
+	c->ids[i].ino = sb.st_ino;
 }
 
 /* A fresh name for a temporary in dfd: ".cdagent-XXXXXX". */
@@ -1779,6 +2112,10 @@ copy_link(struct ctx *c, size_t idx, const char *src, const char *dst,
 		if (symlinkat(tgt, c->dfd, in->name) != 0)
 			r = err_set(e, AG_EIO, "symlink %s: %s", dst,
 			    strerror(errno));
+		else if ((r = cleanup_ent(c, in->dir, in->name, e)) != 0)
+			unlinkat(c->dfd, in->name, 0);
+		else
+			note_id(c, idx, c->dfd, in->name);
 		goto out;
 	}
 	/* OVERWRITE: a link under a fresh name, renamed over dst */
@@ -1794,11 +2131,14 @@ copy_link(struct ctx *c, size_t idx, const char *src, const char *dst,
 	}
 	if (i == 100)
 		r = err_set(e, AG_EIO, "no free temporary name near %s", dst);
+	else if ((r = cleanup_ent(c, in->dir, in->name, e)) != 0)
+		unlinkat(c->dfd, tmp, 0);
 	else if (renameat(c->dfd, tmp, c->dfd, in->name) != 0) {
 		r = err_set(e, AG_EIO, "rename %s to %s: %s",
 		    xdir_path(c, tmp), dst, strerror(errno));
 		unlinkat(c->dfd, tmp, 0);
-	}
+	} else
+		note_id(c, idx, c->dfd, in->name);
  out:
 	free(tgt);
 	return r;
@@ -1872,6 +2212,13 @@ copy_file(struct ctx *c, size_t idx, const char *src, const char *dst,
 		tmp[0] = '\0';	/* nothing was created */
 		goto out;
 	}
+	/* ours now: into the cleanup file before any data lands */
+	if ((r = cleanup_ent(c, in->dir, in->name, e)) != 0) {
+		if (!tmp[0])
+			unlinkat(c->dfd, in->name, 0);
+		goto out;
+	}
+	note_id(c, idx, ofd, NULL);
 	if ((r = copy_data(c, ifd, ofd, (uint64_t)sb.st_size, src, e)) != 0)
 		goto out;
 	if (own && fchown(ofd, sb.st_uid, sb.st_gid) != 0)
@@ -1905,19 +2252,71 @@ copy_file(struct ctx *c, size_t idx, const char *src, const char *dst,
 	return r;
 }
 
+/*
+ * mkdir entry i (dst: its path). At or above the destination that is a
+ * mkdir by path; below it, mkdirat in the parent opened with nothing
+ * followed (usually the directory open already), and the new directory's
+ * descriptor becomes the open one for the entries that go into it.
+ */
 static int
-exec_mkdir(struct ctx *c, const char *dst, struct err *e)
+exec_mkdir(struct ctx *c, size_t i, const char *dst, struct err *e)
 {
+	size_t dir = c->p.v[i].dir, len = strlen(dst), plen, bad;
+	const struct pdir *pd = &c->p.dirs[dir];
+	const char *base = path_base(dst);
 	struct stat sb;
+	int pfd = -1, fd = -1, r, made;
 
-	if (mkdir(dst, 0777) == 0) {
-		c->st->dirs++;
-		return cleanup_add(c, dst, strlen(dst), e);
+	if (len <= pd->rlen) {
+		made = mkdir(dst, 0777) == 0;
+		if (!made && (errno != EEXIST || lstat(dst, &sb) != 0 ||
+		    !S_ISDIR(sb.st_mode)))
+			return err_set(e, AG_EIO, "mkdir %s: %s", dst,
+			    strerror(errno));
+		fd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	} else {
+		plen = (size_t)(base - dst) - 1;
+		if (c->xdir != NONE &&
+		    strlen(c->p.dirs[c->xdir].dst) == plen &&
+		    memcmp(c->p.dirs[c->xdir].dst, dst, plen) == 0)
+			pfd = c->dfd;	/* borrowed */
+		else if ((pfd = walk_open(dst, pd->rlen, plen, &bad)) < 0)
+			return walk_err(dst, plen, bad, pd, e);
+		made = mkdirat(pfd, base, 0777) == 0;
+		if (!made && (errno != EEXIST ||
+		    fstatat(pfd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISDIR(sb.st_mode))) {
+			if (errno == EEXIST && S_ISLNK(sb.st_mode))
+				r = err_set(e, AG_EIO, "%s is a symbolic link "
+				    "where a directory is expected below the "
+				    "destination %.*s: it is not followed",
+				    dst, (int)pd->rlen, pd->dst);
+			else
+				r = err_set(e, AG_EIO, "mkdir %s: %s", dst,
+				    strerror(errno));
+			if (pfd != c->dfd)
+				close(pfd);
+			return r;
+		}
+		fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (pfd != c->dfd)
+			close(pfd);
 	}
 	/* made meanwhile by someone else: use it, but it is not ours */
-	if (errno == EEXIST && lstat(dst, &sb) == 0 && S_ISDIR(sb.st_mode))
-		return 0;
-	return err_set(e, AG_EIO, "mkdir %s: %s", dst, strerror(errno));
+	if (made) {
+		c->st->dirs++;
+		if ((r = cleanup_ent(c, dir, NULL, e)) != 0) {
+			if (fd >= 0)
+				close(fd);
+			return r;
+		}
+	}
+	if (fd < 0)
+		return err_set(e, AG_EIO, "open %s: %s", dst, strerror(errno));
+	note_id(c, i, fd, NULL);
+	return xdir_adopt(c, dir, fd, dst, e);
 }
 
 /* ---- execution: permissions ------------------------------------------- */
@@ -2115,14 +2514,37 @@ exec_perm(struct ctx *c, const struct papply *pa, struct err *e)
 	const struct appspec_perm *pm = &c->o->spec->perms[pa->perm];
 	const struct perm_res *pr = &c->p.pr[pa->perm];
 	const char *path = ins_dst(&c->p, &c->p.db, pa->ins);
+	const struct pdir *pd = &c->p.dirs[in->dir];
+	const struct fid *id = &c->ids[pa->ins];
 	struct stat sb;
 	char proc[64];
-	int fd, r = 0, islink, isdir;
+	size_t len, plen, bad;
+	int fd = -1, pfd, r = 0, islink, isdir;
 
 	if (path == NULL)
 		return err_set(e, AG_ENOMEM, "out of memory");
-	if ((fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    fstat(fd, &sb) != 0) {
+	/*
+	 * Not by path: the parent is walked from the destination with
+	 * nothing followed, so a directory swapped for a symlink since the
+	 * copy cannot redirect the chmod/chown.
+	 */
+	len = strlen(path);
+	plen = (size_t)(path_base(path) - path);
+	if (plen > 1)
+		plen--;
+	if (len <= pd->rlen)
+		fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	else if ((pfd = walk_open(path, pd->rlen, plen, &bad)) >= 0) {
+		fd = openat(pfd, path_base(path), O_PATH | O_NOFOLLOW |
+		    O_CLOEXEC);
+		close(pfd);
+	} else if (errno == ELOOP || errno == ENOTDIR || errno == ENOENT) {
+		r = err_set(e, AG_EIO, "%s changed during the deployment (a "
+		    "symbolic link was planted?): permissions not applied",
+		    path);
+		goto out;
+	}
+	if (fd < 0 || fstat(fd, &sb) != 0) {
 		r = err_set(e, AG_EIO, "open %s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -2138,6 +2560,12 @@ exec_perm(struct ctx *c, const struct papply *pa, struct err *e)
 		r = err_set(e, AG_EIO, "refusing to set permissions on %s: it "
 		    "is no longer the %s installed", path,
 		    in->kind == INS_MKDIR ? "directory" : "file");
+		goto out;
+	}
+	if (id->ino == 0 || id->dev != sb.st_dev || id->ino != sb.st_ino) {
+		r = err_set(e, AG_EIO, "%s changed during the deployment (a "
+		    "symbolic link was planted?): permissions not applied",
+		    path);
 		goto out;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -2183,6 +2611,8 @@ execute(struct ctx *c, struct err *e)
 	size_t i;
 	int r = 0;
 
+	if (p->npa > 0 && (c->ids = calloc(p->n, sizeof(*c->ids))) == NULL)
+		return err_set(e, AG_ENOMEM, "out of memory");
 	for (i = 0; i < p->n && r == 0; i++) {
 		const struct ins *in = &p->v[i];
 
@@ -2193,12 +2623,10 @@ execute(struct ctx *c, struct err *e)
 			break;
 		}
 		if (in->kind == INS_MKDIR) {
-			r = exec_mkdir(c, dst, e);
+			r = exec_mkdir(c, i, dst, e);
 			continue;
 		}
-		/* the path goes to the cleanup file before the copy */
-		if ((r = cleanup_add(c, dst, p->db.len, e)) != 0)
-			break;
+		/* the path goes to the cleanup file once created, pre-data */
 		r = in->src_link ? copy_link(c, i, src, dst, e) :
 		    copy_file(c, i, src, dst, e);
 		if (r == 0) {
@@ -2234,6 +2662,7 @@ install_run(const struct install_opts *o, struct install_stats *st,
 	buf_init(&c.p.db, PATH_BUF);
 	buf_init(&c.p.sb, PATH_BUF);
 	buf_init(&c.p.fb, PATH_BUF);
+	buf_init(&c.cb, PATH_BUF);
 	c.o = o;
 	c.st = st != NULL ? st : &local;
 	memset(c.st, 0, sizeof(*c.st));
@@ -2284,6 +2713,10 @@ install_run(const struct install_opts *o, struct install_stats *st,
 	}
 	xdir_close(&c);
 	plan_release(&c.p);
+	buf_release(&c.cb);
+	free(c.ids);
+	free(c.rkey);
+	free(c.rreal);
 	free(c.rwbuf);
 	free(cpath);
 	free(jpath);

@@ -21,7 +21,11 @@
  *     write); a symlink or file is unlinked, a directory rmdir'ed ("not
  *     empty" ignored), a missing path ignored; a "semanage\0<path>" line
  *     runs `semanage fcontext -d <path>` (its failure is only logged). Then
- *     the cleanup file is deleted.
+ *     the cleanup file is deleted. Nothing is followed: each line's
+ *     parent is opened from "/" one component at a time with O_NOFOLLOW,
+ *     and the entry removed relative to it; a line with a symlink among
+ *     its parents (an installed directory replaced by a link since) is
+ *     skipped with a warning.
  *  3. Plan (§6.2, §6.3, §6.5) against the file system as it is now. All
  *     conflicts are found here, before anything is written: two sources for
  *     one destination, mkdir over a planned copy and the reverse, an
@@ -47,18 +51,34 @@
  *    renaming a temporary file from the same directory over it; it refuses
  *    to replace a directory with a file. New files are created with
  *    O_CREAT|O_EXCL|O_NOFOLLOW, so nothing planted meanwhile is followed.
- *  - An existing directory (or a symlink to one, e.g. /var/www -> /srv)
- *    at a directory destination is reused, as in Ruby: the admin's
- *    layout is trusted; only the final component of a file is never
- *    followed.
+ *  - The AppSpec `destination` is trusted as the admin wrote it: it may
+ *    be, or lie below, a symlink (e.g. /var/www -> /srv/www), which is
+ *    followed, and an existing directory there is reused as in Ruby.
+ *    Below it nothing is followed: every directory is opened from the
+ *    destination one component at a time with O_NOFOLLOW (openat2
+ *    RESOLVE_NO_SYMLINKS where the kernel has it), a new directory is
+ *    made with mkdirat in its parent and used through that descriptor,
+ *    and a symlink where a directory is planned below the destination
+ *    fails the plan (or the execution, if planted meanwhile), naming it.
+ *  - A symlink from the bundle must not point out of the entry's
+ *    destination: a relative target may climb (lexically, "..") at most
+ *    as many levels as the link lies below the destination, else the
+ *    plan fails. This matters when a `files` source is a subdirectory,
+ *    which re-roots the links under it. An absolute target is still
+ *    installed as is, as the Ruby agent does (and the bundle could as
+ *    well install a file there).
  *  - Copies are data-only moves through copy_file_range(2) (then
  *    sendfile(2), then read/write) in constant memory; mode, atime/mtime
  *    and owner/group are kept (a failed chown clears setuid/setgid).
  *  - preserve_symlinks: see the field. The symlink loop that materialising
  *    can create is detected and fails planning.
  *  - Permissions are applied without following symlinks: the target is
- *    opened O_PATH|O_NOFOLLOW and chmod, the ACL xattrs and chown all go
- *    through that descriptor (/proc/self/fd/N, AT_EMPTY_PATH). A target
+ *    opened O_PATH|O_NOFOLLOW in its parent, itself walked from the
+ *    destination as above, and chmod, the ACL xattrs and chown all go
+ *    through that descriptor (/proc/self/fd/N, AT_EMPTY_PATH). It must
+ *    be the very object the install made (same st_dev/st_ino as recorded
+ *    when it was created), else "<path> changed during the deployment (a
+ *    symbolic link was planted?): permissions not applied". A target
  *    that the plan installed as a symlink gets only owner/group (lchown
  *    semantics), mode/ACL/context are skipped with a warning: a link has
  *    no mode of its own. A target planned as a file or directory that is a
@@ -71,11 +91,16 @@
  *    setfacl, no shell. semanage/restorecon run from an argv, never a
  *    shell (§15 rows 12, 17), with a missing range simply left out.
  *
- * Cleanup-file durability: each path is written with write(2), before the
- * copy (or after the mkdir) it describes, so a crash of the agent never
- * loses an entry; the file is fdatasync'ed once at the end, so a power loss
- * may lose the tail of it along with the unsynced copies. A crash during an
- * OVERWRITE can leave a ".cdagent-*" temporary next to the destination.
+ * Cleanup-file durability: each path is written with write(2) right after
+ * the object it describes is created (the O_EXCL create, the symlink, the
+ * mkdir) and before any data is written into it, so a crash of the agent
+ * never loses an entry and a create that fails (e.g. a file planted
+ * meanwhile) leaves none; the file is fdatasync'ed once at the end, so a
+ * power loss may lose the tail of it along with the unsynced copies. A
+ * crash during an OVERWRITE can leave a ".cdagent-*" temporary next to the
+ * destination. The destination part of each path is written resolved
+ * (realpath), so the next cleanup, which follows no symlink, still finds
+ * what was installed through /var/www -> /srv/www.
  *
  * Errors: AG_EINVAL for the AppSpec and plan conflicts (Ruby texts where
  * the reference gives them), AG_ENOTSUP when the host lacks what a

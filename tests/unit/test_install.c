@@ -939,6 +939,278 @@ test_perm_symlink_not_followed(void **state)
 	assert_int_equal(mode_of(victim), 0644);
 }
 
+/*
+ * Progress callback that swaps a directory of the destination for a
+ * symlink to an outside directory, as a hostile user could meanwhile: dir
+ * is renamed to aside (when it exists) and a link to victim put there.
+ */
+struct swap {
+	const char *trigger;	/* fire once this exists; NULL: at once */
+	const char *dir, *aside, *victim;
+	int done;
+};
+
+static void
+swap_cb(void *ctx, uint64_t bytes, uint64_t files)
+{
+	struct swap *s = ctx;
+
+	(void)bytes;
+	(void)files;
+	if (s->done || (s->trigger != NULL && !util_exists(s->trigger)))
+		return;
+	if (s->aside != NULL && util_exists(s->dir))
+		assert_int_equal(rename(s->dir, s->aside), 0);
+	assert_int_equal(symlink(s->victim, s->dir), 0);
+	s->done = 1;
+}
+
+static int
+run_cb(struct fx *f, const struct appspec *as, enum appspec_feb feb,
+    struct swap *s, struct err *e)
+{
+	struct install_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.spec = as;
+	o.archive_dir = f->arch;
+	o.instructions_dir = f->instr;
+	o.group_id = "g-1";
+	o.feb = feb;
+	o.preserve_symlinks = 1;
+	o.progress = swap_cb;
+	o.ctx = s;
+	return install_run(&o, NULL, e);
+}
+
+/* dest/sub swapped for a link to /outside after the copy: no chmod there */
+static void
+test_perm_parent_swapped(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	struct appspec_file fl;
+	struct appspec_perm pm;
+	struct appspec as;
+	struct swap sw;
+	struct stat sb;
+	char out[256], sub[256], aside[256], trig[300];
+
+	snprintf(out, sizeof(out), "%s/outside", f->top);
+	snprintf(sub, sizeof(sub), "%s/sub", f->dest);
+	snprintf(aside, sizeof(aside), "%s/sub.real", f->dest);
+	snprintf(trig, sizeof(trig), "%s/a.txt", sub);
+	put(P(f, "%s/a.txt", out), "secret\n", 0644);
+	put(P(f, "%s/sub/a.txt", f->arch), "a\n", 0644);
+	put(P(f, "%s/z.txt", f->arch), "z\n", 0644);
+	memset(&as, 0, sizeof(as));
+	fl.source = "/";
+	fl.destination = f->dest;
+	as.files = &fl;
+	as.n_files = 1;
+	perm_init(&pm, f->dest);
+	pm.mode = 0777;
+	pm.types = APPSPEC_T_FILE;
+	if (geteuid() == 0 && getpwnam("nobody") != NULL)
+		pm.owner = "nobody";
+	as.perms = &pm;
+	as.n_perms = 1;
+	sw.trigger = trig;
+	sw.dir = sub;
+	sw.aside = aside;
+	sw.victim = out;
+	sw.done = 0;
+	assert_int_equal(run_cb(f, &as, FEB_DISALLOW, &sw, &e), AG_EIO);
+	assert_true(sw.done);
+	assert_non_null(strstr(e.msg, "changed during the deployment (a "
+	    "symbolic link was planted?): permissions not applied"));
+	assert_non_null(strstr(e.msg, "/sub/a.txt"));
+	assert_int_equal(lstat(P(f, "%s/a.txt", out), &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0644);
+	assert_int_equal(sb.st_uid, geteuid());
+	assert_true(content_is(f->path, "secret\n"));
+}
+
+/*
+ * An installed directory replaced by a link to a directory holding files
+ * of the same names: the next install's cleanup does not follow it.
+ */
+static void
+test_cleanup_parent_symlink(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	struct appspec_file fl;
+	struct appspec as;
+	char out[256], real[256];
+
+	snprintf(out, sizeof(out), "%s/outside", f->top);
+	put(P(f, "%s/x.txt", out), "keep\n", 0644);
+	put(P(f, "%s/deep/y.txt", out), "keep\n", 0644);
+	put(P(f, "%s/d/x.txt", f->arch), "x\n", 0644);
+	put(P(f, "%s/d/deep/y.txt", f->arch), "y\n", 0644);
+	memset(&as, 0, sizeof(as));
+	fl.source = "/";
+	fl.destination = f->dest;
+	as.files = &fl;
+	as.n_files = 1;
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), 0);
+	snprintf(real, sizeof(real), "%s/d.real", f->top);
+	assert_int_equal(rename(P(f, "%s/d", f->dest), real), 0);
+	assert_int_equal(symlink(out, P(f, "%s/d", f->dest)), 0);
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), 0);
+	assert_true(content_is(P(f, "%s/x.txt", out), "keep\n"));
+	assert_true(content_is(P(f, "%s/deep/y.txt", out), "keep\n"));
+	/* the link itself was an installed path: removed, d made afresh */
+	assert_false(is_link(P(f, "%s/d", f->dest)));
+	assert_true(content_is(P(f, "%s/d/deep/y.txt", f->dest), "y\n"));
+}
+
+/* A symlink where a directory below the destination is planned. */
+static void
+test_install_dir_symlink_below(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	struct appspec_file fl;
+	struct appspec as;
+	struct swap sw;
+	char out[256], d[256], aside[256];
+
+	snprintf(out, sizeof(out), "%s/outside", f->top);
+	assert_int_equal(mkdir(out, 0755), 0);
+	snprintf(d, sizeof(d), "%s/d", f->dest);
+	snprintf(aside, sizeof(aside), "%s/d.real", f->top);
+	put(P(f, "%s/a.txt", f->arch), "a\n", 0644);
+	put(P(f, "%s/d/x.txt", f->arch), "x\n", 0644);
+	memset(&as, 0, sizeof(as));
+	fl.source = "/";
+	fl.destination = f->dest;
+	as.files = &fl;
+	as.n_files = 1;
+
+	/* there when planning: refused by the plan, nothing written */
+	assert_int_equal(symlink(out, d), 0);
+	assert_int_equal(run(f, &as, FEB_OVERWRITE, 1, NULL, &e), AG_EINVAL);
+	assert_non_null(strstr(e.msg, d));
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	assert_false(util_exists(P(f, "%s/x.txt", out)));
+	assert_false(util_exists(P(f, "%s/a.txt", f->dest)));
+	assert_int_equal(unlink(d), 0);
+
+	/* planted before its mkdir: mkdir does not take it */
+	sw.trigger = NULL;
+	sw.dir = d;
+	sw.aside = NULL;
+	sw.victim = out;
+	sw.done = 0;
+	assert_int_equal(run_cb(f, &as, FEB_OVERWRITE, &sw, &e), AG_EIO);
+	assert_true(sw.done);
+	assert_non_null(strstr(e.msg, d));
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	assert_false(util_exists(P(f, "%s/x.txt", out)));
+	assert_int_equal(unlink(d), 0);
+
+	/* an existing directory swapped after planning: not entered */
+	assert_int_equal(mkdir(d, 0755), 0);
+	assert_int_equal(unlink(P(f, "%s/a.txt", f->dest)), 0);
+	sw.aside = aside;
+	sw.done = 0;
+	assert_int_equal(run_cb(f, &as, FEB_OVERWRITE, &sw, &e), AG_EIO);
+	assert_true(sw.done);
+	assert_non_null(strstr(e.msg, d));
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	assert_false(util_exists(P(f, "%s/x.txt", out)));
+}
+
+/* A link re-rooted by a subdirectory source must not climb out of it. */
+static void
+test_install_link_escape(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	struct appspec_file fl;
+	struct appspec as;
+	char app[256];
+
+	put(P(f, "%s/a/b/c/f.txt", f->arch), "f\n", 0644);
+	put(P(f, "%s/a/b/c/s/g.txt", f->arch), "g\n", 0644);
+	assert_int_equal(symlink("../f.txt", P(f, "%s/a/b/c/s/ok",
+	    f->arch)), 0);
+	assert_int_equal(symlink("./s/../f.txt", P(f, "%s/a/b/c/ok2",
+	    f->arch)), 0);
+	snprintf(app, sizeof(app), "%s/app", f->dest);
+	memset(&as, 0, sizeof(as));
+	fl.source = "a/b/c";
+	fl.destination = app;
+	as.files = &fl;
+	as.n_files = 1;
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), 0);
+	assert_true(content_is(P(f, "%s/s/ok", app), "f\n"));
+	assert_true(content_is(P(f, "%s/ok2", app), "f\n"));
+
+	assert_int_equal(symlink("../../..", P(f, "%s/a/b/c/l", f->arch)),
+	    0);
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), AG_EINVAL);
+	assert_non_null(strstr(e.msg, "would point outside"));
+	assert_non_null(strstr(e.msg, P(f, "%s/l", app)));
+	assert_non_null(strstr(e.msg, "../../.."));
+	assert_false(is_link(P(f, "%s/l", app)));
+	assert_int_equal(unlink(P(f, "%s/a/b/c/l", f->arch)), 0);
+
+	/* the same with a deeper link, and as a single-file source */
+	assert_int_equal(symlink("s/../../../x", P(f, "%s/a/b/c/s/m",
+	    f->arch)), 0);
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), AG_EINVAL);
+	assert_non_null(strstr(e.msg, "would point outside"));
+	assert_int_equal(unlink(P(f, "%s/a/b/c/s/m", f->arch)), 0);
+	fl.source = "a/b/c/s/ok";
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), AG_EINVAL);
+	assert_non_null(strstr(e.msg, "would point outside"));
+}
+
+/* A destination that is itself a symlink is the admin's: it works. */
+static void
+test_install_dest_symlink(void **state)
+{
+	struct fx *f = *state;
+	struct err e = ERR_INIT;
+	struct appspec_file fl;
+	struct appspec_perm pm;
+	struct appspec as;
+	char www[256], app[300], *cl;
+
+	snprintf(www, sizeof(www), "%s/www", f->top);
+	assert_int_equal(symlink(f->dest, www), 0);
+	put(P(f, "%s/d/x.txt", f->arch), "x\n", 0644);
+	put(P(f, "%s/y.txt", f->arch), "y\n", 0644);
+	memset(&as, 0, sizeof(as));
+	fl.source = "/";
+	snprintf(app, sizeof(app), "%s/app", www);
+	fl.destination = app;
+	as.files = &fl;
+	as.n_files = 1;
+	perm_init(&pm, app);
+	pm.mode = 0600;
+	pm.types = APPSPEC_T_FILE;
+	as.perms = &pm;
+	as.n_perms = 1;
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), 0);
+	assert_true(content_is(P(f, "%s/app/d/x.txt", f->dest), "x\n"));
+	assert_int_equal(mode_of(f->path), 0600);
+	/* the cleanup file names the real paths, so cleanup follows none */
+	cl = slurp(P(f, "%s/g-1-cleanup", f->instr));
+	assert_non_null(cl);
+	assert_non_null(strstr(cl, P(f, "%s/app/d/x.txt\n", f->dest)));
+	assert_null(strstr(cl, www));
+	free(cl);
+	/* DISALLOW again: the previous install was removed through it */
+	assert_int_equal(unlink(P(f, "%s/y.txt", f->arch)), 0);
+	assert_int_equal(run(f, &as, FEB_DISALLOW, 1, NULL, &e), 0);
+	assert_false(util_exists(P(f, "%s/app/y.txt", f->dest)));
+	assert_true(content_is(P(f, "%s/app/d/x.txt", f->dest), "x\n"));
+}
+
 static void
 write_script(const char *path, const char *log)
 {
@@ -1056,6 +1328,16 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_perm_symlink_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_perm_parent_swapped,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cleanup_parent_symlink,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_install_dir_symlink_below,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_install_link_escape,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_install_dest_symlink,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_perm_semanage,
 		    setup, teardown),
 	};
