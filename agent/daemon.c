@@ -73,6 +73,7 @@ struct agent {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_attr_t thread_attr;	/* workers: an 8 MiB stack */
 	struct job *jobs;		/* in flight, guarded by mu */
 	int running;
 	struct strv busy_groups;	/* groups with a command running */
@@ -733,7 +734,7 @@ dispatch(struct agent *ag, struct cp_command *cmd, struct err *e)
 	j->next = ag->jobs;
 	ag->jobs = j;
 	ag->running++;
-	if (pthread_create(&j->th, NULL, job_main, j) != 0) {
+	if (pthread_create(&j->th, &ag->thread_attr, job_main, j) != 0) {
 		ag->jobs = j->next;
 		ag->running--;
 		pthread_mutex_unlock(&ag->mu);
@@ -1119,6 +1120,10 @@ daemon_run(const struct daemon_opts *o)
 	memset(&rcl, 0, sizeof(rcl));
 	pthread_mutex_init(&ag->mu, NULL);
 	pthread_cond_init(&ag->cv, NULL);
+	/* musl's default thread stack is 128 KiB; hooks, unpack, install
+	   and libcurl all run on a worker's */
+	pthread_attr_init(&ag->thread_attr);
+	pthread_attr_setstacksize(&ag->thread_attr, (size_t)8 << 20);
 	ag->config_path = o->config_path;
 	if (load_config(&ag->conf, ag->config_path, &e) != 0) {
 		fprintf(stderr, "cdagent: %s\n", e.msg);
@@ -1324,6 +1329,7 @@ daemon_run(const struct daemon_opts *o)
 	config_release(&ag->conf);
 	pthread_mutex_destroy(&ag->mu);
 	pthread_cond_destroy(&ag->cv);
+	pthread_attr_destroy(&ag->thread_attr);
 	free(ag);
 	log_close();
 	return rc;

@@ -350,10 +350,13 @@ plat_fs_copy_file(const char *src, const char *dst, struct err *e)
 	return r;
 }
 
-int
-plat_fs_copy_tree(const char *src, const char *dst, struct err *e)
+/* Deeper than this, a bundle is refused rather than the stack risked. */
+#define COPY_TREE_MAX_DEPTH 256
+
+static int
+copy_tree(const char *src, const char *dst, int depth, struct err *e)
 {
-	char s[PATH_MAX], d[PATH_MAX], target[PATH_MAX];
+	char *s = NULL, *d, *target;
 	struct timespec ts[2];
 	struct dirent *de;
 	struct stat st;
@@ -361,51 +364,72 @@ plat_fs_copy_tree(const char *src, const char *dst, struct err *e)
 	ssize_t n;
 	int r = 0;
 
+	if (depth > COPY_TREE_MAX_DEPTH)
+		return err_set(e, AG_EINVAL, "copy %s: more than %d directory "
+		    "levels", src, COPY_TREE_MAX_DEPTH);
 	if (lstat(src, &st) != 0)
 		return err_set(e, AG_EIO, "stat %s: %s", src, strerror(errno));
-	if (S_ISLNK(st.st_mode)) {
-		if ((n = readlink(src, target, sizeof(target) - 1)) < 0)
-			return err_set(e, AG_EIO, "readlink %s: %s", src,
-			    strerror(errno));
-		target[n] = '\0';
-		if (symlink(target, dst) != 0)
-			return err_set(e, AG_EIO, "symlink %s: %s", dst,
-			    strerror(errno));
-		return 0;
-	}
 	if (S_ISREG(st.st_mode))
 		return plat_fs_copy_file(src, dst, e);
-	if (!S_ISDIR(st.st_mode))
+	if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
 		return err_set(e, AG_EINVAL, "copy %s: not a file, directory "
 		    "or symbolic link", src);
-	if (mkdir(dst, 0700) != 0 && errno != EEXIST)
-		return err_set(e, AG_EIO, "mkdir %s: %s", dst, strerror(errno));
-	if ((dir = opendir(src)) == NULL)
-		return err_set(e, AG_EIO, "open %s: %s", src, strerror(errno));
+	/* on the heap: three PATH_MAX buffers a level would eat a stack */
+	if ((s = malloc(3 * (size_t)PATH_MAX)) == NULL)
+		return err_set(e, AG_ENOMEM, "out of memory");
+	d = s + PATH_MAX;
+	target = d + PATH_MAX;
+	if (S_ISLNK(st.st_mode)) {
+		if ((n = readlink(src, target, PATH_MAX - 1)) < 0) {
+			r = err_set(e, AG_EIO, "readlink %s: %s", src,
+			    strerror(errno));
+			goto out;
+		}
+		target[n] = '\0';
+		if (symlink(target, dst) != 0)
+			r = err_set(e, AG_EIO, "symlink %s: %s", dst,
+			    strerror(errno));
+		goto out;
+	}
+	if (mkdir(dst, 0700) != 0 && errno != EEXIST) {
+		r = err_set(e, AG_EIO, "mkdir %s: %s", dst, strerror(errno));
+		goto out;
+	}
+	if ((dir = opendir(src)) == NULL) {
+		r = err_set(e, AG_EIO, "open %s: %s", src, strerror(errno));
+		goto out;
+	}
 	while ((de = readdir(dir)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (snprintf(s, sizeof(s), "%s/%s", src, de->d_name) >=
-		    (int)sizeof(s) || snprintf(d, sizeof(d), "%s/%s", dst,
-		    de->d_name) >= (int)sizeof(d)) {
+		if (snprintf(s, PATH_MAX, "%s/%s", src, de->d_name) >=
+		    PATH_MAX || snprintf(d, PATH_MAX, "%s/%s", dst,
+		    de->d_name) >= PATH_MAX) {
 			r = err_set(e, AG_EINVAL, "path too long under %s",
 			    src);
-			break;
+			goto out;
 		}
-		if ((r = plat_fs_copy_tree(s, d, e)) != 0)
-			break;
+		if ((r = copy_tree(s, d, depth + 1, e)) != 0)
+			goto out;
 	}
-	closedir(dir);
-	if (r != 0)
-		return r;
 	ts[0] = st.st_atim;
 	ts[1] = st.st_mtim;
 	if (chmod(dst, st.st_mode & 07777) != 0 ||
 	    utimensat(AT_FDCWD, dst, ts, AT_SYMLINK_NOFOLLOW) != 0)
-		return err_set(e, AG_EIO, "set mode/times of %s: %s", dst,
+		r = err_set(e, AG_EIO, "set mode/times of %s: %s", dst,
 		    strerror(errno));
-	return 0;
+ out:
+	if (dir != NULL)
+		closedir(dir);
+	free(s);
+	return r;
+}
+
+int
+plat_fs_copy_tree(const char *src, const char *dst, struct err *e)
+{
+	return copy_tree(src, dst, 0, e);
 }
 
 int

@@ -349,3 +349,11 @@ while [ $n -lt 3 ]; do
 done
 check "root_dir with a trailing slash: every deployment succeeds" [ $bad -eq 0 ]
 check "root_dir with a trailing slash: last successful kept" [ -d "$(cat "$T/rootslash/deployment-instructions/sl_last_successful_install")" ]
+
+# ---- a directory bundle 300 levels deep: a clear error, not a crash -------
+newbundle "$T/deep"; p=$T/deep; i=0
+while [ $i -lt 300 ]; do p=$p/a; i=$((i + 1)); done
+mkdir -p "$p"
+deploy deep "$T/deep" -e DownloadBundle; rc=$?
+check "deep directory bundle: fails cleanly (exit 1)" [ $rc -eq 1 ]
+check "deep directory bundle: says why" has "more than 256 directory levels"
