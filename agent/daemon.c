@@ -250,6 +250,24 @@ journal_write(struct agent *ag, const char *hcid, const char *status,
 }
 
 /*
+ * 1 when name in dir is the temporary file of an atomic write that a crash
+ * cut short (plat_fs_write_atomic's "<file>.tmp.XXXXXX"), now removed: the
+ * real file, if any, decides.
+ */
+static int
+drop_torn(const char *dir, const char *name)
+{
+	char *path;
+
+	if (strstr(name, ".tmp.") == NULL)
+		return 0;
+	if ((path = util_path_join(dir, name)) != NULL)
+		unlink(path);
+	free(path);
+	return 1;
+}
+
+/*
  * PutHostCommandComplete, retried with backoff on network, throttling and
  * server errors for up to five minutes (shortened once stopping), then
  * journaled.
@@ -322,15 +340,9 @@ flush_journal(struct agent *ag, struct client *cl)
 	while ((de = readdir(d)) != NULL) {
 		int r = AG_EPROTO;
 
-		if (!util_endswith(de->d_name, ".json")) {
-			/* an atomic write cut short */
-			if (strstr(de->d_name, ".tmp.") != NULL &&
-			    (path = util_path_join(dir, de->d_name)) != NULL) {
-				unlink(path);
-				free(path);
-			}
+		if (drop_torn(dir, de->d_name) ||
+		    !util_endswith(de->d_name, ".json"))
 			continue;
-		}
 		if ((path = util_path_join(dir, de->d_name)) == NULL)
 			break;
 		buf_reset(&text);
@@ -387,13 +399,8 @@ recover(struct agent *ag, struct client *cl)
 
 		if (de->d_name[0] == '.')
 			continue;
-		if (strstr(de->d_name, ".tmp.") != NULL) {
-			/* an atomic write cut short: the real file decides */
-			if ((path = util_path_join(dir, de->d_name)) != NULL)
-				unlink(path);
-			free(path);
+		if (drop_torn(dir, de->d_name))
 			continue;
-		}
 		if ((path = util_path_join(dir, de->d_name)) == NULL)
 			break;
 		buf_reset(&text);
