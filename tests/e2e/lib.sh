@@ -46,6 +46,16 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# wait_file FILE [TRIES]: wait (0.1 s steps) until FILE exists and is not
+# empty, as a server's port file once it listens
+wait_file() {
+	_i=0
+	while [ ! -s "$1" ] && [ "$_i" -lt "${2:-100}" ]; do
+		sleep 0.1; _i=$((_i + 1))
+	done
+	[ -s "$1" ]
+}
+
 # wait_http URL [TRIES]: poll until the URL answers (any status)
 wait_http() {
 	_i=0

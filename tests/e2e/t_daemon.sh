@@ -63,7 +63,7 @@ start_fakecp() { # start_fakecp SCENARIO [ARGS...]
 	bg_start "$T/fakecp.log" python3 "$FCP/fakecp.py" --scenario "$_s" \
 		--certs "$T/pki" --port 0 --port-file "$T/port" --transcript "$T/tr.jsonl" "$@"
 	FCP_PID=$BG_PID
-	_i=0; while [ ! -s "$T/port" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+	wait_file "$T/port"
 	cat > "$T/agent.yml" <<EOF2
 ---
 :root_dir: '$T/root'
@@ -210,7 +210,7 @@ EOF2
 start_fakecp "$T/s3.json" --poll-hold 0.5
 bg_start "$T/agent3.log" "$CDAGENT" run -c "$T/agent.yml"
 AGENT=$BG_PID
-i=0; while [ ! -s "$T/crash.pid" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+wait_file "$T/crash.pid" 200
 sleep 0.3
 kill -KILL $AGENT; wait $AGENT 2>/dev/null
 alive_before=0
@@ -241,7 +241,7 @@ EOF2
 start_fakecp "$T/s3b.json" --poll-hold 0.5
 bg_start "$T/agent3c.log" "$CDAGENT" run -c "$T/agent.yml"
 AGENT=$BG_PID
-i=0; while [ ! -s "$T/graceful.pid" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+wait_file "$T/graceful.pid" 200
 kill -TERM $AGENT; wait $AGENT; rc=$?
 check "graceful stop: exit 0" [ $rc -eq 0 ]
 check "graceful stop: the running hook finished and was reported Succeeded" [ "$(diag d-GRACEFUL1 AfterInstall status)" = Succeeded ]

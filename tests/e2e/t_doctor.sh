@@ -17,15 +17,12 @@ sh "$TOP/tests/fakecp/mkca.sh" "$T/pki" >/dev/null 2>&1 || { fail "mkca"; exit 0
 start_helper() { # VAR LOG CMD... : start, read the port it prints
 	_var=$1 _log=$2; shift 2
 	bg_start "$_log" "$@"
-	_i=0
-	while [ "$_i" -lt 100 ] && ! [ -s "$_log" ]; do
-		sleep 0.05; _i=$((_i + 1))
-	done
+	wait_file "$_log"
 	eval "$_var=\$(head -n 1 \"\$_log\")"
 }
 bg_start "$T/fakecp.log" python3 "$TOP/tests/fakecp/fakecp.py" \
     --certs "$T/pki" --port 0 --port-file "$T/port" --transcript "$T/tr.jsonl"
-_i=0; while [ ! -s "$T/port" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+wait_file "$T/port"
 FCP=$(cat "$T/port")
 : > "$T/proxy.log"
 start_helper PROXY "$T/proxy.out" python3 "$TOP/tests/e2e/connectproxy.py" \

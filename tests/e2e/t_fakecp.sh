@@ -55,7 +55,7 @@ TR=$T/transcript.jsonl
 bg_start "$T/fakecp.log" python3 "$FCP/fakecp.py" --scenario "$T/scenario.json" \
 	--certs "$PKI" --port 0 --port-file "$T/port" --transcript "$TR" --poll-hold 1.5
 FCP_PID=$BG_PID
-i=0; while [ ! -s "$T/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_file "$T/port"
 PORT=$(cat "$T/port" 2>/dev/null)
 check "starts, writes --port-file and prints 'listening on PORT'" \
 	grep -qx "listening on $PORT" "$T/fakecp.log"
@@ -394,7 +394,7 @@ bg_start "$T/fakecp2.log" python3 "$FCP/fakecp.py" --certs "$PKI" --http --secur
 	--fault '{"op": "PollHostCommand", "kind": "garbage"}' \
 	--fault '{"op": "PollHostCommand", "kind": "reset"}'
 FCP2_PID=$BG_PID
-i=0; while [ ! -s "$T/port2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_file "$T/port2"
 python3 - "http://127.0.0.1:$(cat "$T/port2")" "$FCP" <<'PY' 2>&1 | report
 import sys, time
 sys.path.insert(0, sys.argv[2])

@@ -35,7 +35,7 @@ start_fake() { # start_fake [ARGS...]: (re)start fakeaws with fresh state
 		--port 0 --port-file "$T/port" --transcript "$T/tr.jsonl" \
 		--access-key "$OPAK" --secret-key "$OPSK" "$@"
 	FAW_PID=$BG_PID
-	_i=0; while [ ! -s "$T/port" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+	wait_file "$T/port"
 	URL=https://127.0.0.1:$(cat "$T/port")
 	cat > "$T/agent.yml" <<EOF2
 ---
@@ -117,7 +117,7 @@ bg_start "$T/fakecp.log" python3 "$FCP/fakecp.py" --certs "$T/pki" --port 0 \
 	--port-file "$T/cp.port" --transcript "$T/cp.jsonl" --poll-hold 0.2 \
 	--access-key "$HOSTAK" --secret-key "$HOSTSK"
 CP_PID=$BG_PID
-_i=0; while [ ! -s "$T/cp.port" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+wait_file "$T/cp.port"
 sed "s|^:codedeploy_endpoint:.*|:deploy_control_endpoint: 'https://127.0.0.1:$(cat "$T/cp.port")/'|" \
 	"$T/agent.yml" > "$T/agent-run.yml"
 timeout 60 "$CDAGENT" run -c "$T/agent-run.yml" --once >"$T/run.log" 2>&1
@@ -243,7 +243,7 @@ bg_start "$T/fakecp2.log" python3 "$FCP/fakecp.py" --certs "$T/pki" --port 0 \
 	--port-file "$T/cp.port" --transcript "$T/cp2.jsonl" --poll-hold 0.2 \
 	--access-key "$HOSTAK" --secret-key "$HOSTSK"
 CP_PID=$BG_PID
-_i=0; while [ ! -s "$T/cp.port" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+wait_file "$T/cp.port"
 cp "$T/agent.yml" "$T/agent-fb.yml"
 echo ":deploy_control_endpoint: 'https://127.0.0.1:$(cat "$T/cp.port")/'" >> "$T/agent-fb.yml"
 timeout 60 "$CDAGENT" run -c "$T/agent-fb.yml" --once >"$T/fb.log" 2>&1
