@@ -12,6 +12,8 @@ import socket
 import sys
 import threading
 
+import relay
+
 port, logp = int(sys.argv[1]), sys.argv[2]
 need = sys.argv[3] if len(sys.argv) > 3 else None
 lock = threading.Lock()
@@ -20,22 +22,6 @@ lock = threading.Lock()
 def log(line):
     with lock, open(logp, "a") as f:
         f.write(line + "\n")
-
-
-def pipe(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d:
-                break
-            b.sendall(d)
-    except OSError:
-        pass
-    finally:
-        try:
-            b.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
 
 def handle(c):
@@ -73,15 +59,7 @@ def handle(c):
         c.close()
         return
     c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-    threading.Thread(target=pipe, args=(s, c), daemon=True).start()
-    pipe(c, s)
+    relay.splice(c, s)
 
 
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
-ls.listen(64)
-print(ls.getsockname()[1], flush=True)
-while True:
-    cc, _ = ls.accept()
-    threading.Thread(target=handle, args=(cc,), daemon=True).start()
+relay.serve(port, handle)

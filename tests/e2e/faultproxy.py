@@ -15,6 +15,8 @@ import socket
 import sys
 import threading
 
+import relay
+
 port, thost, tport, cut_after, arm, logp = (
     int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
     sys.argv[5], sys.argv[6])
@@ -90,11 +92,4 @@ def handle(cli):
     s2c(cli, srv)
 
 
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
-ls.listen(64)
-print(ls.getsockname()[1], flush=True)
-while True:
-    c, _ = ls.accept()
-    threading.Thread(target=handle, args=(c,), daemon=True).start()
+relay.serve(port, handle)

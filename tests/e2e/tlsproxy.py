@@ -8,29 +8,13 @@ signature stay as the client sent them).
 import socket
 import ssl
 import sys
-import threading
+
+import relay
 
 port, cert, key, thost, tport = (int(sys.argv[1]), sys.argv[2], sys.argv[3],
                                  sys.argv[4], int(sys.argv[5]))
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
-
-
-def pipe(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d:
-                break
-            b.sendall(d)
-    except OSError:
-        pass
-    finally:
-        for s in (a, b):
-            try:
-                s.close()
-            except OSError:
-                pass
 
 
 def handle(raw):
@@ -44,15 +28,7 @@ def handle(raw):
     except OSError:
         c.close()
         return
-    threading.Thread(target=pipe, args=(s, c), daemon=True).start()
-    pipe(c, s)
+    relay.splice(c, s, close_both=True)
 
 
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
-ls.listen(64)
-print(ls.getsockname()[1], flush=True)
-while True:
-    cc, _ = ls.accept()
-    threading.Thread(target=handle, args=(cc,), daemon=True).start()
+relay.serve(port, handle)
